@@ -1,0 +1,104 @@
+"""Provider metadata read by Airflow's provider discovery (entry point ``apache_airflow_provider``).
+
+Kept free of Airflow imports so that discovery is cheap and cannot fail on import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+INTEGRATION = "Douyin Shop (Doudian)"
+
+SHOP_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
+    "shop_id": {
+        "label": "Shop ID",
+        "description": "Numeric shop id; required for self-use apps (auth mode 'self').",
+        "schema": {"type": ["string", "null"], "pattern": "^[0-9]*$"},
+    },
+    "auth_mode": {
+        "label": "Auth mode",
+        "description": "'self' for self-use apps (token.create by shop id), 'code' for tool apps "
+        "(bootstrapped from a refresh token).",
+        "schema": {"type": "string", "enum": ["self", "code"], "default": "self"},
+    },
+    "refresh_token": {
+        "label": "Bootstrap refresh token",
+        "description": "Tool apps only: the refresh token from the one-time OAuth code exchange.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "sign_method": {
+        "label": "Sign method",
+        "schema": {"type": "string", "enum": ["hmac-sha256", "md5"], "default": "hmac-sha256"},
+    },
+    "qps": {
+        "label": "QPS",
+        "description": "Requests per second for this app_key, shared by every task in a worker process.",
+        "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 10},
+    },
+    "timeout": {
+        "label": "Read timeout (seconds)",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+    },
+}
+
+SHOP_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port"],
+    "relabeling": {"login": "App Key", "password": "App Secret", "host": "Gateway base URL"},
+    "placeholders": {
+        "host": "empty = production gateway; http://127.0.0.1:8000 for douyin-sandbox",
+        "login": "19-digit app_key",
+        "extra": '{"shop_id": "1000001", "auth_mode": "self"}',
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-douyin",
+        "name": "Douyin",
+        "description": "Douyin shop (Doudian) orders, products, after-sales and settlements, "
+        "synced exactly into SQL databases and object storage.",
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://op.jinritemai.com/docs",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_douyin.hooks.shop"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_douyin.operators.transfer",
+                    "airflow_provider_douyin.operators.tokens",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_douyin.sensors.shop"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_douyin.triggers.shop"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": "douyin_shop",
+                "hook-class-name": "airflow_provider_douyin.hooks.shop.DouyinShopHook",
+                "hook-name": "Douyin Shop (Doudian)",
+                "ui-field-behaviour": SHOP_UI_FIELD_BEHAVIOUR,
+                "conn-fields": SHOP_CONNECTION_FIELDS,
+            }
+        ],
+    }

@@ -1,0 +1,55 @@
+"""Table declarations shared by the stream catalog and every landing target.
+
+A table is data, not code: the landing layer turns it into DDL and upserts for any
+dialect, and the stream reader uses the column paths to flatten API records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["int", "str", "bool", "json"]
+"""``int`` is a 64-bit integer (epoch seconds, fen amounts, int64 ids); ``str`` is text
+(string ids, "yyyy-MM-dd HH:mm:ss" times); ``json`` holds nested values as compact JSON."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    path: str | None = None
+    """Dotted path into the API record; ``None`` means the column name itself."""
+
+    @property
+    def source(self) -> str:
+        return self.path or self.name
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    """Unprefixed name; the landed table is ``<table_prefix><name>``, e.g. ``douyin_orders``."""
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    version_column: str
+    """An upsert never replaces a row whose version is greater than the incoming one."""
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table {self.name!r} declares a column twice")
+        for key in (*self.primary_key, self.version_column):
+            if key not in names:
+                raise ValueError(f"table {self.name!r}: {key!r} is not a declared column")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
