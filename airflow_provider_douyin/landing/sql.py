@@ -1,0 +1,269 @@
+"""Land rows into any SQL database reachable through a common-sql ``DbApiHook``.
+
+Guarantees of :meth:`SqlLanding.upsert`:
+
+* rows are read lazily and written in batches of ``batch_size``, one transaction per batch;
+* inside a batch rows are deduplicated by primary key, keeping the greatest version (on a tie
+  the later row wins);
+* a stored row is only replaced when the incoming version is ``>=`` the stored one, so reruns are
+  idempotent and overlapping windows can be applied in any order;
+* a batch is validated completely before any of it is written: a missing primary-key or version
+  value, or an unknown column, raises :class:`ValueError` and that batch is not written (earlier
+  batches stay committed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from airflow.utils.log.logging_mixin import LoggingMixin
+
+from airflow_provider_douyin.landing.dialects import LandingDialect, Placeholders, dialect_class
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    from airflow_provider_douyin.streams.schema import Table
+
+DEFAULT_TABLE_PREFIX = "douyin_"
+
+
+def dump_json(value: Any) -> str:
+    """The canonical text of a ``json`` column: compact, sorted keys, non-ASCII kept as is."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    rows_received: int = 0
+    """Rows read from the input iterable."""
+    rows_written: int = 0
+    """Rows sent to the database after in-batch deduplication (including ones the version rule
+    then kept from replacing a newer stored row)."""
+    batches: int = 0
+    """Committed transactions."""
+
+    def __add__(self, other: UpsertResult) -> UpsertResult:
+        return UpsertResult(
+            self.rows_received + other.rows_received,
+            self.rows_written + other.rows_written,
+            self.batches + other.batches,
+        )
+
+
+def _paramstyle(conn: Any, hook: DbApiHook) -> str:
+    """The DB-API ``paramstyle`` of the driver behind ``conn``; the hook's placeholder otherwise."""
+    module = sys.modules.get(type(conn).__module__.split(".")[0])
+    style = getattr(module, "paramstyle", None)
+    if style in ("qmark", "format", "pyformat", "numeric", "named"):
+        return style
+    return "qmark" if hook.placeholder == "?" else "format"
+
+
+class SqlLanding(LoggingMixin):
+    """Create and upsert one landed table through a common-sql hook.
+
+    :param hook: any ``DbApiHook`` (e.g. from ``BaseHook.get_hook(conn_id)``).
+    :param table: the declared table.
+    :param table_prefix: prepended to ``table.name`` to form the landed table name.
+    :param batch_size: rows per transaction.
+    :param schema: optional schema (Postgres schema, MySQL database, SQLite attached database)
+        to qualify the table with; by default the connection's current one is used.
+    :param dialect: force a landing dialect (``"sqlite"``, ``"postgresql"``, ``"mysql"`` or
+        ``"generic"``) instead of deriving it from ``hook.dialect_name``.
+    """
+
+    def __init__(
+        self,
+        hook: DbApiHook,
+        table: Table,
+        *,
+        table_prefix: str = DEFAULT_TABLE_PREFIX,
+        batch_size: int = 1000,
+        schema: str | None = None,
+        dialect: str | None = None,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.hook = hook
+        self.table = table
+        self.table_name = f"{table_prefix}{table.name}"
+        self.batch_size = batch_size
+        self.schema = schema
+        self._dialect_name = dialect
+        self._columns = table.column_names
+        self._known = frozenset(self._columns)
+        self._pk_idx = [self._columns.index(k) for k in table.primary_key]
+        self._v_idx = self._columns.index(table.version_column)
+        self._json_idx = [i for i, c in enumerate(table.columns) if c.type == "json"]
+
+    @property
+    def dialect_name(self) -> str:
+        return self._dialect_name or self.hook.dialect_name
+
+    # -- connection helpers ------------------------------------------------------------------
+    def _connect(self) -> Any:
+        conn = self.hook.get_conn()
+        if self.hook.supports_autocommit:
+            self.hook.set_autocommit(conn, False)
+        return conn
+
+    def _dialect_for(self, conn: Any) -> LandingDialect:
+        cls = dialect_class(self.dialect_name)
+        return cls(self.hook.escape_word_format, Placeholders(_paramstyle(conn, self.hook)))
+
+    # -- DDL ---------------------------------------------------------------------------------
+    def ensure_table(self) -> None:
+        """``CREATE TABLE IF NOT EXISTS``; add declared columns an existing table lacks.
+
+        Existing columns are never altered or dropped. A missing primary-key column is an error.
+        """
+        conn = self._connect()
+        try:
+            dialect = self._dialect_for(conn)
+            target = dialect.qualified(self.table_name, self.schema)
+            ddl = dialect.create_table_sql(target, self.table.columns, self.table.primary_key)
+            cur = conn.cursor()
+            try:
+                self.log.debug("ensure_table %s: %s", self.table_name, ddl)
+                try:
+                    cur.execute(ddl)
+                    conn.commit()
+                except Exception:
+                    # Two workers racing on CREATE TABLE IF NOT EXISTS can still collide in
+                    # Postgres (pg_type unique violation); the table exists afterwards either way.
+                    conn.rollback()
+                    cur.execute(ddl)
+                    conn.commit()
+                cur.execute(dialect.probe_sql(target))
+                existing = {d[0].lower() for d in cur.description or ()}
+                cur.fetchall()
+                conn.commit()
+                for column in self.table.columns:
+                    if column.name.lower() in existing:
+                        continue
+                    if column.name in self.table.primary_key:
+                        raise ValueError(
+                            f"table {self.table_name!r} exists without primary-key column "
+                            f"{column.name!r}; migrate or drop it"
+                        )
+                    self.log.info("Adding column %r to %s", column.name, self.table_name)
+                    cur.execute(dialect.add_column_sql(target, column))
+                    conn.commit()
+            finally:
+                cur.close()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    # -- upsert ------------------------------------------------------------------------------
+    def _prepare(self, batch: Sequence[Mapping[str, Any]], offset: int = 0) -> list[tuple[Any, ...]]:
+        """Validate, deduplicate and serialise one batch (raises before anything is written).
+
+        Error messages name the table, the column and the row's position in the input, never the
+        row's values (they may hold personal data).
+        """
+        chosen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        pk_idx, v_idx = self._pk_idx, self._v_idx
+        for n, row in enumerate(batch, start=offset):
+            if not isinstance(row, Mapping):
+                raise ValueError(
+                    f"table {self.table_name!r}: row #{n} is a {type(row).__name__}, not a mapping"
+                )
+            unknown = row.keys() - self._known
+            if unknown:
+                raise ValueError(
+                    f"table {self.table_name!r}: row #{n} has unknown column(s) {sorted(unknown)!r} "
+                    f"(declared: {list(self._columns)!r})"
+                )
+            values = [row.get(c) for c in self._columns]
+            for i in (*pk_idx, v_idx):
+                if values[i] is None:
+                    kind = "primary-key" if i in pk_idx else "version"
+                    raise ValueError(
+                        f"table {self.table_name!r}: row #{n} has no value for {kind} column "
+                        f"{self._columns[i]!r}"
+                    )
+            for i in self._json_idx:
+                if values[i] is not None:
+                    try:
+                        values[i] = dump_json(values[i])
+                    except (TypeError, ValueError) as exc:
+                        raise ValueError(
+                            f"table {self.table_name!r}: row #{n} column {self._columns[i]!r} "
+                            f"is not JSON-serialisable: {exc}"
+                        ) from exc
+            key = tuple(values[i] for i in pk_idx)
+            previous = chosen.get(key)
+            try:
+                keep_new = previous is None or values[v_idx] >= previous[v_idx]
+            except TypeError as exc:
+                raise ValueError(
+                    f"table {self.table_name!r}: row #{n} version column {self._columns[v_idx]!r} "
+                    f"is not comparable with an earlier row's: {exc}"
+                ) from exc
+            if keep_new:
+                chosen.pop(key, None)  # re-insert so the surviving row keeps arrival order
+                chosen[key] = tuple(values)
+        return list(chosen.values())
+
+    @staticmethod
+    def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+        it = iter(rows)
+        while batch := list(islice(it, size)):
+            yield batch
+
+    @staticmethod
+    def _executemany(cur: Any, sql: str, params: list[Any]) -> None:
+        if type(cur).__module__.startswith("psycopg2"):
+            # psycopg2's executemany is one round trip per row; execute_batch pages them.
+            from psycopg2.extras import execute_batch
+
+            execute_batch(cur, sql, params, page_size=500)
+        else:
+            cur.executemany(sql, params)
+
+    def upsert(self, rows: Iterable[Mapping[str, Any]]) -> UpsertResult:
+        """Upsert ``rows`` (dicts keyed by column name) batch by batch; see the module docstring."""
+        received = written = batches = 0
+        conn = self._connect()
+        try:
+            dialect = self._dialect_for(conn)
+            target = dialect.qualified(self.table_name, self.schema, with_params=True)
+            statements = dialect.upsert_statements(
+                target, self._columns, self.table.primary_key, self.table.version_column
+            )
+            cur = conn.cursor()
+            try:
+                for batch in self._batches(rows, self.batch_size):
+                    prepared = self._prepare(batch, offset=received)
+                    for sql, to_params in statements:
+                        self._executemany(cur, sql, [to_params(r) for r in prepared])
+                    conn.commit()
+                    received += len(batch)
+                    written += len(prepared)
+                    batches += 1
+                    self.log.debug(
+                        "%s batch %d: %d rows received, %d written after dedupe (%d so far)",
+                        self.table_name,
+                        batches,
+                        len(batch),
+                        len(prepared),
+                        written,
+                    )
+            finally:
+                cur.close()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+        return UpsertResult(rows_received=received, rows_written=written, batches=batches)
