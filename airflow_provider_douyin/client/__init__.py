@@ -1,0 +1,47 @@
+"""Airflow-free Douyin/Doudian API client: signing, transport, retries, rate limiting and tokens.
+
+Nothing here imports Airflow; the hooks wrap these classes and pass ``airflow.sdk.log.mask_secret`` as
+``secret_masker`` and an Airflow-Variable-backed :class:`TokenStore`.
+"""
+
+from airflow_provider_douyin.client.errors import (
+    DouyinAuthError,
+    DouyinError,
+    DouyinReauthorizationRequired,
+    DouyinRequestError,
+    DouyinThrottledError,
+    DouyinTokenRaceError,
+    DouyinTransientError,
+    check_inner_code,
+    error_for,
+)
+from airflow_provider_douyin.client.ratelimit import TokenBucket, shared_bucket
+from airflow_provider_douyin.client.retry import RetryPolicy
+from airflow_provider_douyin.client.shop import DoudianShopClient
+from airflow_provider_douyin.client.signing import canonical_param_json, sign_request
+from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenManager, TokenPair, TokenStore
+from airflow_provider_douyin.client.transport import ApiResponse, Transport
+
+__all__ = [
+    "ApiResponse",
+    "DoudianShopClient",
+    "DouyinAuthError",
+    "DouyinError",
+    "DouyinReauthorizationRequired",
+    "DouyinRequestError",
+    "DouyinThrottledError",
+    "DouyinTokenRaceError",
+    "DouyinTransientError",
+    "InMemoryTokenStore",
+    "RetryPolicy",
+    "TokenBucket",
+    "TokenManager",
+    "TokenPair",
+    "TokenStore",
+    "Transport",
+    "canonical_param_json",
+    "check_inner_code",
+    "error_for",
+    "shared_bucket",
+    "sign_request",
+]

@@ -1,0 +1,194 @@
+"""Typed Doudian errors and the envelope classifier (reference §2.5, §3.2).
+
+The class of an error decides what the caller does: retry with backoff (transient, throttled),
+refresh the token and retry once (auth), re-read the token store (token race), or stop and ask a
+human (reauthorization, request). Messages carry code, sub_code and log_id for support tickets and
+never a secret: nothing here ever sees a token or the app secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+_BUSINESS_FAILED = "isv.business-failed:"
+_REAUTH_HINT = (
+    "The shop must authorize the app again: renew the authorization in the Doudian console (tool apps: "
+    "obtain a new authorization code), then re-run the token bootstrap to seed the token store."
+)
+
+
+class DouyinError(Exception):
+    """Base class for every failed Douyin/Doudian call."""
+
+    default_hint = ""
+
+    def __init__(
+        self,
+        msg: str = "",
+        *,
+        method: str = "",
+        code: int | None = None,
+        sub_code: str = "",
+        sub_msg: str = "",
+        log_id: str = "",
+        http_status: int | None = None,
+        hint: str = "",
+    ) -> None:
+        self.msg = msg
+        self.method = method
+        self.code = code
+        self.sub_code = sub_code
+        self.sub_msg = sub_msg
+        self.log_id = log_id
+        self.http_status = http_status
+        self.hint = hint or self.default_hint
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        fields = [
+            f"{name}={value}"
+            for name, value in (
+                ("code", self.code),
+                ("sub_code", self.sub_code),
+                ("msg", self.msg),
+                ("sub_msg", self.sub_msg),
+                ("http_status", None if self.http_status == 200 else self.http_status),
+                ("log_id", self.log_id),
+            )
+            if value not in (None, "")
+        ]
+        text = f"{self.method or 'request'} failed: {' '.join(fields)}"
+        return f"{text}. {self.hint}" if self.hint else text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The keyword-only constructor breaks default exception pickling (process pools, Airflow IPC).
+        fields = {
+            "msg": self.msg,
+            "method": self.method,
+            "code": self.code,
+            "sub_code": self.sub_code,
+            "sub_msg": self.sub_msg,
+            "log_id": self.log_id,
+            "http_status": self.http_status,
+            "hint": self.hint,
+        }
+        return (_rebuild, (type(self), fields))
+
+
+def _rebuild(cls: type[DouyinError], fields: dict[str, Any]) -> DouyinError:
+    return cls(**fields)
+
+
+class DouyinAuthError(DouyinError):
+    """The access token was rejected; refreshing it (or re-reading the store) may fix the call."""
+
+
+class DouyinReauthorizationRequired(DouyinAuthError):
+    """No token operation can recover: a human must authorize the app for the shop again."""
+
+    default_hint = _REAUTH_HINT
+
+
+class DouyinThrottledError(DouyinError):
+    """The gateway rate-limited the app; back off and retry."""
+
+
+class DouyinTransientError(DouyinError):
+    """A temporary server, network or truncated-response failure; retrying is safe."""
+
+
+class DouyinRequestError(DouyinError):
+    """A permanent failure (bad parameters, permissions, config); retrying cannot help."""
+
+
+class DouyinTokenRaceError(DouyinError):
+    """Another worker refreshed the same token concurrently (31012); re-read the store and retry."""
+
+
+_HINTS: dict[str, str] = {
+    "isv.signature-invalid": "Check app_secret and sign_method for this app_key.",
+    "isv.timestamp-invalid": "The worker clock differs from the gateway by more than 10 minutes.",
+    "isv.app-id-invalid": "app_key must be the 19-digit app key from the Doudian console.",
+}
+_IP_ALLOWLIST_HINT = "Add the worker's egress IP to the app's IP allow-list in the Doudian console."
+
+
+def http_error_class(http_status: int | None) -> type[DouyinError] | None:
+    """Class implied by the HTTP status alone (429 throttled, 5xx transient), or None."""
+    if http_status == 429:
+        return DouyinThrottledError
+    if http_status is not None and http_status >= 500:
+        return DouyinTransientError
+    return None
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _classify(code: int | None, sub_code: str) -> type[DouyinError]:
+    if code in (20000, 20001, 50000):
+        return DouyinTransientError
+    if code == 60000:
+        return DouyinThrottledError
+    if code == 50002 and sub_code.startswith(_BUSINESS_FAILED):
+        return {
+            "31012": DouyinTokenRaceError,
+            "31009": DouyinReauthorizationRequired,
+            "2010401": DouyinThrottledError,
+            "20004": DouyinTransientError,
+            "100010": DouyinTransientError,
+        }.get(sub_code.removeprefix(_BUSINESS_FAILED), DouyinRequestError)
+    if code == 50001 and sub_code in (
+        "dop.token-generate-failed:token-expired",
+        "dop.token-generate-failed:token-invalid",
+        "dop.token-generate-failed:no-authorization",
+    ):
+        return DouyinReauthorizationRequired
+    if code == 30001 and sub_code in ("dop.authorization-no-existed", "dop.authorization-closed"):
+        return DouyinReauthorizationRequired
+    if code in (40001, 40003) and sub_code.startswith("isv.access-token-"):
+        return DouyinAuthError
+    return DouyinRequestError
+
+
+def error_for(envelope: Mapping[str, Any], *, method: str, http_status: int | None = None) -> DouyinError:
+    """Build the typed error for a failed Doudian envelope (§3.2); an HTTP 429/5xx status wins."""
+    code = _as_int(envelope.get("code"))
+    sub_code = str(envelope.get("sub_code") or "")
+    cls = http_error_class(http_status) or _classify(code, sub_code)
+    hint = _IP_ALLOWLIST_HINT if code == 30002 else _HINTS.get(sub_code, "")
+    return cls(
+        str(envelope.get("msg") or envelope.get("message") or ""),
+        method=method,
+        code=code,
+        sub_code=sub_code,
+        sub_msg=str(envelope.get("sub_msg") or ""),
+        log_id=str(envelope.get("log_id") or ""),
+        http_status=http_status,
+        hint=hint,
+    )
+
+
+def check_inner_code(data: Any, method: str, *, log_id: str = "") -> Any:
+    """Raise unless a finance API's inner ``data.code`` is ``"100000"``; return ``data`` otherwise.
+
+    Settlement and fund-flow APIs wrap a second status inside a successful envelope (§3.1); a missing
+    inner code means an incomplete answer, so it is retried like a transient failure.
+    """
+    inner = data.get("code") if isinstance(data, Mapping) else None
+    if str(inner) == "100000":
+        return data
+    cls = DouyinTransientError if inner in (None, "") else DouyinRequestError
+    detail = data.get("code_msg") if isinstance(data, Mapping) else None
+    raise cls(
+        str(detail or "response data has no inner code"),
+        method=method,
+        code=_as_int(inner),
+        sub_code=f"data.code:{inner}" if inner not in (None, "") else "",
+        log_id=log_id,
+    )
