@@ -1,0 +1,173 @@
+"""Sensors for Douyin shop conditions: new orders, published settlement bills, low stock.
+
+Each works in poke, reschedule and deferrable mode, and each mode evaluates the same
+named check from ``hooks.conditions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_douyin.hooks.conditions import run_check
+from airflow_provider_douyin.hooks.shop import DouyinShopHook
+from airflow_provider_douyin.operators.transfer import DOUYIN_PINK
+from airflow_provider_douyin.streams.windows import SHANGHAI, parse_datetime
+from airflow_provider_douyin.triggers.shop import DouyinConditionTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+AUTH_RETRIES = 3
+
+
+class DouyinConditionFailed(RuntimeError):
+    """The trigger stopped on an API error; the message carries code, sub_code and log_id."""
+
+
+class _DouyinConditionSensor(BaseSensorOperator):
+    check: str = ""
+    ui_color = DOUYIN_PINK
+    ui_fgcolor = "#ffffff"
+
+    def __init__(
+        self,
+        *,
+        douyin_conn_id: str = DouyinShopHook.default_conn_name,
+        deferrable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.douyin_conn_id = douyin_conn_id
+        self.deferrable = deferrable
+
+    def check_params(self, context: Context) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        result = run_check(self.check, self.douyin_conn_id, self.check_params(context))
+        if not result.done:
+            self.log.info("Waiting: %s", result.reason)
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=result.payload)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        self._defer(context, auth_retries=AUTH_RETRIES)
+
+    def _defer(self, context: Context, *, auth_retries: int) -> None:
+        self.defer(
+            trigger=DouyinConditionTrigger(
+                check=self.check,
+                conn_id=self.douyin_conn_id,
+                params=self.check_params(context),
+                poke_interval=float(self.poke_interval),
+            ),
+            method_name="execute_complete",
+            kwargs={"auth_retries": auth_retries},
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any], auth_retries: int = 0) -> Any:
+        status = event.get("status")
+        if status == "success":
+            return event.get("payload")
+        if status == "auth_expired" and auth_retries > 0:
+            self.log.info("Token expired while deferred; refreshing on the worker and deferring again")
+            DouyinShopHook(self.douyin_conn_id).client.tokens.refresh(force=True)
+            self._defer(context, auth_retries=auth_retries - 1)
+        raise DouyinConditionFailed(event.get("message", f"unexpected trigger event {event!r}"))
+
+
+class DouyinOrdersSensor(_DouyinConditionSensor):
+    """Wait until at least ``min_count`` orders matching a filter exist in a window.
+
+    :param window_start: templated; defaults to the run's ``data_interval_start``.
+    :param window_end: templated; defaults to the run's ``data_interval_end``, else now.
+    :param order_statuses: e.g. ``[105, 2, 3, 5]`` for paid and later; ``None`` for any.
+    :param time_field: ``update_time`` (changed in the window) or ``create_time``.
+    """
+
+    check = "orders_exist"
+    template_fields: Sequence[str] = ("douyin_conn_id", "window_start", "window_end")
+
+    def __init__(
+        self,
+        *,
+        window_start: datetime | str | None = None,
+        window_end: datetime | str | None = None,
+        order_statuses: Sequence[int] | None = None,
+        time_field: str = "update_time",
+        min_count: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.window_start = window_start
+        self.window_end = window_end
+        self.order_statuses = list(order_statuses) if order_statuses else None
+        self.time_field = time_field
+        self.min_count = min_count
+
+    def check_params(self, context: Context) -> dict[str, Any]:
+        end = parse_datetime(self.window_end) or parse_datetime(context.get("data_interval_end"))
+        end = end or datetime.now(timezone.utc)
+        start = parse_datetime(self.window_start) or parse_datetime(context.get("data_interval_start"))
+        if start is None or start >= end:
+            start = end - timedelta(hours=1)
+        return {
+            "start": int(start.timestamp()),
+            "end": int(end.timestamp()),
+            "order_statuses": self.order_statuses,
+            "time_field": self.time_field,
+            "min_count": self.min_count,
+        }
+
+
+class DouyinSettlementSensor(_DouyinConditionSensor):
+    """Wait until the T+1 settlement bill for a day is published.
+
+    :param settlement_date: templated ``YYYY-MM-DD`` (Asia/Shanghai); defaults to the day
+        of the run's ``data_interval_start``, else yesterday.
+    :param not_before: do not ask before this long after the next midnight; Doudian
+        advises 15:00 the next day.
+    """
+
+    check = "settlement_ready"
+    template_fields: Sequence[str] = ("douyin_conn_id", "settlement_date")
+
+    def __init__(
+        self,
+        *,
+        settlement_date: str | None = None,
+        not_before: timedelta = timedelta(hours=15),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.settlement_date = settlement_date
+        self.not_before = not_before
+
+    def check_params(self, context: Context) -> dict[str, Any]:
+        day = self.settlement_date
+        if not day:
+            start = parse_datetime(context.get("data_interval_start"))
+            moment = start or datetime.now(timezone.utc) - timedelta(days=1)
+            day = moment.astimezone(SHANGHAI).date().isoformat()
+        return {"day": str(day), "not_before_s": self.not_before.total_seconds()}
+
+
+class DouyinLowStockSensor(_DouyinConditionSensor):
+    """Wait until any SKU's stock is below ``threshold``; the XCom lists those SKUs and their stock."""
+
+    check = "low_stock"
+    template_fields: Sequence[str] = ("douyin_conn_id",)
+
+    def __init__(self, *, threshold: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.threshold = threshold
+
+    def check_params(self, context: Context) -> dict[str, Any]:
+        return {"threshold": int(self.threshold)}

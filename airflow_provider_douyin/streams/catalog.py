@@ -1,0 +1,293 @@
+"""The Doudian streams, declared as data.
+
+Each stream names its endpoint, paging style, time-window parameters, cursor field and
+the tables it lands (a root table plus child tables flattened from nested lists or
+fanned-out per-record calls). The reader and the landing targets are generic over these
+declarations; adding a stream means adding an entry here.
+
+Column paths are dotted paths into the API record. A path starting with ``^`` reads the
+parent record (e.g. an order item's version is its order's ``update_time``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from airflow_provider_douyin.streams.schema import Column, Table
+
+PagingStyle = Literal["page", "start_index", "product_cursor"]
+TimeFormat = Literal["epoch", "shanghai_datetime"]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How one request is continued.
+
+    ``page``: page/size over an update-time window, walked by keyset on the cursor field
+    (see ``reader``) so that records updated mid-read cannot shift offsets.
+    ``start_index``: the finance cursor (``start_index`` + ``start_time`` from the previous
+    response until ``is_end == 1``).
+    ``product_cursor``: ``product.listV2`` cursor mode (``use_cursor`` + ``cursor_id``), which
+    is not bound by the 10,000 page×size cap.
+    """
+
+    style: PagingStyle
+    records: str
+    """Path of the record list inside ``data``."""
+    page_size: int = 100
+    first_page: int = 0
+    max_results: int | None = None
+    """The endpoint's page×size cap."""
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    start_param: str
+    end_param: str
+    format: TimeFormat = "epoch"
+    max_span: timedelta | None = None
+    """Longest window one request may ask for (finance APIs: 7 days)."""
+    max_age: timedelta | None = None
+    """How far back the API can search (orders: 90 days)."""
+
+
+@dataclass(frozen=True)
+class TableBinding:
+    table: Table
+    records: str | None = None
+    """Path of a nested list inside each stream record; ``None`` means the record itself."""
+    fan_out_method: str | None = None
+    """A per-record call whose ``data`` list holds the child rows (``sku.list`` per product)."""
+    fan_out_param: str | None = None
+    fan_out_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    method: str
+    paging: Paging
+    tables: tuple[TableBinding, ...]
+    cursor_field: str | None = None
+    """Path of the second-granular time the API filters and sorts by."""
+    window: TimeWindow | None = None
+    """``None``: the stream is a full snapshot and ignores sync windows."""
+    static_params: dict = field(default_factory=dict)
+    inner_code: bool = False
+    """Finance APIs nest a second status in ``data.code`` ("100000" = success)."""
+
+    @property
+    def root(self) -> Table:
+        return self.tables[0].table
+
+
+def _int(*names: str, prefix: str = "") -> tuple[Column, ...]:
+    return tuple(Column(n, "int", f"{prefix}{n}" if prefix else None) for n in names)
+
+
+def _str(*names: str, prefix: str = "") -> tuple[Column, ...]:
+    return tuple(Column(n, "str", f"{prefix}{n}" if prefix else None) for n in names)
+
+
+ORDERS_TABLE = Table(
+    name="orders",
+    columns=(
+        Column("order_id", "str"),
+        *_int("shop_id", "order_status"),
+        Column("order_status_desc", "str"),
+        Column("main_status", "int"),
+        Column("main_status_desc", "str"),
+        *_int("order_level", "create_time", "update_time", "pay_time", "finish_time", "ship_time"),
+        *_int("order_amount", "pay_amount", "post_amount", "promotion_amount", "b_type", "pay_type"),
+        *_str("shop_name", "buyer_words", "seller_words", "doudian_open_id"),
+        Column("post_addr", "json"),
+        Column("logistics_info", "json"),
+    ),
+    primary_key=("order_id",),
+    version_column="update_time",
+    description="One row per shop (parent) order, latest version.",
+)
+
+ORDER_ITEMS_TABLE = Table(
+    name="order_items",
+    columns=(
+        *_str("order_id", "parent_order_id"),
+        Column("product_id", "int"),
+        Column("product_id_str", "str"),
+        Column("sku_id", "int"),
+        *_str("out_sku_id", "code", "product_name"),
+        Column("spec", "json"),
+        *_int("item_num", "origin_amount", "sum_amount", "pay_amount", "order_status"),
+        Column("after_sale_info", "json"),
+        *_int("create_time", "update_time"),
+        Column("order_update_time", "int", "^update_time"),
+    ),
+    primary_key=("order_id",),
+    version_column="order_update_time",
+    description="One row per sku (sub) order, versioned by its parent order's update_time.",
+)
+
+PRODUCTS_TABLE = Table(
+    name="products",
+    columns=(
+        Column("product_id", "int"),
+        *_str("product_id_str", "name", "img"),
+        *_int("status", "check_status", "product_type", "create_time", "update_time"),
+        Column("outer_product_id", "str"),
+        Column("category_detail", "json"),
+        Column("sell_num", "int"),
+    ),
+    primary_key=("product_id",),
+    version_column="update_time",
+)
+
+SKUS_TABLE = Table(
+    name="skus",
+    columns=(
+        *_int("id", "product_id"),
+        *_str("product_id_str", "out_sku_id", "code"),
+        *_int("price", "stock_num", "prehold_stock_num", "prom_stock_num", "sku_type"),
+        *_int("spec_detail_id1", "spec_detail_id2", "spec_detail_id3"),
+        *_str("spec_detail_name1", "spec_detail_name2", "spec_detail_name3"),
+        Column("create_time", "int"),
+        Column("product_update_time", "int", "^update_time"),
+    ),
+    primary_key=("id",),
+    version_column="product_update_time",
+    description="SKU snapshot with stock; stock moves without a product update, so equal versions overwrite.",
+)
+
+AFTER_SALES_TABLE = Table(
+    name="after_sales",
+    columns=(
+        Column("aftersale_id", "str", "aftersale_info.aftersale_id"),
+        *_int(
+            "aftersale_type",
+            "aftersale_status",
+            "refund_status",
+            "refund_amount",
+            "refund_post_amount",
+            "aftersale_num",
+            "apply_time",
+            "update_time",
+            "create_time",
+            "status_deadline",
+            prefix="aftersale_info.",
+        ),
+        Column("related_id", "str", "aftersale_info.related_id"),
+        Column("shop_order_id", "str", "order_info.shop_order_id"),
+        Column("related_order_info", "json", "order_info.related_order_info"),
+    ),
+    primary_key=("aftersale_id",),
+    version_column="update_time",
+)
+
+SETTLEMENTS_TABLE = Table(
+    name="settlements",
+    columns=(
+        *_str("request_no", "order_id", "settle_time", "shop_order_id", "order_time", "product_id"),
+        Column("goods_count", "int"),
+        *_str("pay_type_desc", "trade_type", "flow_type_desc", "order_type", "remark"),
+        *_int(
+            "settle_amount",
+            "total_amount",
+            "total_goods_amount",
+            "post_amount",
+            "shop_coupon",
+            "refund_before_settle",
+            "platform_coupon",
+            "author_coupon",
+            "real_pay_amount",
+            "total_income",
+            "platform_service_fee",
+            "commission",
+            "total_outcome",
+        ),
+    ),
+    # One settlement request (request_no) covers every sku order of a shop order, and a
+    # refund after settlement is a new request: neither column alone is unique.
+    primary_key=("request_no", "order_id"),
+    version_column="settle_time",
+)
+
+ACCOUNT_FLOWS_TABLE = Table(
+    name="account_flows",
+    columns=(
+        Column("account_trade_no", "str"),
+        Column("bill_time", "str"),
+        *_int("fund_flow", "account_amount"),
+        *_str("account_bill_desc_tag", "order_id", "shop_order_id", "after_sale_service_no"),
+        Column("biz_type", "int"),
+    ),
+    primary_key=("account_trade_no",),
+    version_column="bill_time",
+)
+
+_FINANCE_WINDOW = TimeWindow("start_time", "end_time", format="shanghai_datetime", max_span=timedelta(days=7))
+
+STREAMS: dict[str, Stream] = {
+    s.name: s
+    for s in (
+        Stream(
+            name="orders",
+            method="order.searchList",
+            paging=Paging("page", records="shop_order_list", page_size=100, first_page=0, max_results=50_000),
+            tables=(TableBinding(ORDERS_TABLE), TableBinding(ORDER_ITEMS_TABLE, records="sku_order_list")),
+            cursor_field="update_time",
+            window=TimeWindow("update_time_start", "update_time_end", max_age=timedelta(days=90)),
+            static_params={"order_by": "update_time", "order_asc": True},
+        ),
+        Stream(
+            name="products",
+            method="product.listV2",
+            paging=Paging("product_cursor", records="data", page_size=100, first_page=1),
+            tables=(
+                TableBinding(PRODUCTS_TABLE),
+                TableBinding(
+                    SKUS_TABLE,
+                    fan_out_method="sku.list",
+                    fan_out_param="product_id",
+                    fan_out_key="product_id",
+                ),
+            ),
+        ),
+        Stream(
+            name="after_sales",
+            method="afterSale.List",
+            paging=Paging("page", records="items", page_size=100, first_page=0, max_results=50_000),
+            tables=(TableBinding(AFTER_SALES_TABLE),),
+            cursor_field="aftersale_info.update_time",
+            window=TimeWindow("update_start_time", "update_end_time"),
+            static_params={"order_by": ["update_time asc"]},
+        ),
+        Stream(
+            name="settlements",
+            method="order.getSettleBillDetailV3",
+            paging=Paging("start_index", records="data", page_size=100),
+            tables=(TableBinding(SETTLEMENTS_TABLE),),
+            cursor_field="settle_time",
+            window=_FINANCE_WINDOW,
+            static_params={"time_type": 0},
+            inner_code=True,
+        ),
+        Stream(
+            name="account_flows",
+            method="order.getShopAccountItem",
+            paging=Paging("start_index", records="data", page_size=1000),
+            tables=(TableBinding(ACCOUNT_FLOWS_TABLE),),
+            cursor_field="bill_time",
+            window=_FINANCE_WINDOW,
+            static_params={"time_type": 0},
+            inner_code=True,
+        ),
+    )
+}
+
+
+def get_stream(name: str) -> Stream:
+    try:
+        return STREAMS[name]
+    except KeyError:
+        raise ValueError(f"Unknown Douyin stream {name!r}; choose one of {sorted(STREAMS)}") from None

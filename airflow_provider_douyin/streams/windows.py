@@ -1,0 +1,146 @@
+"""Sync windows: clamping to what the API can answer, and splitting into requestable pieces.
+
+Doudian filters by whole seconds, so windows are kept as integer epoch seconds,
+``[start, end)``. Finance endpoints take "yyyy-MM-dd HH:mm:ss" in GMT+8.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pendulum
+
+from airflow_provider_douyin.streams.catalog import TimeFormat, TimeWindow
+
+SHANGHAI = timezone(timedelta(hours=8), name="Asia/Shanghai")
+HISTORY_MARGIN = timedelta(minutes=5)
+"""Kept between a clamped start and the API's history limit, so clock skew cannot push a request past it."""
+
+log = logging.getLogger(__name__)
+
+
+class WindowOutOfRangeError(ValueError):
+    """The requested window lies entirely beyond what the API can search."""
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    start: int
+    end: int
+
+    @classmethod
+    def from_datetimes(cls, start: datetime, end: datetime) -> Window:
+        return cls(math.floor(_aware(start).timestamp()), math.floor(_aware(end).timestamp()))
+
+    @property
+    def seconds(self) -> int:
+        return self.end - self.start
+
+    def isoformat(self) -> tuple[str, str]:
+        return tuple(datetime.fromtimestamp(t, timezone.utc).isoformat() for t in (self.start, self.end))
+
+    def split(self, parts: int) -> list[Window]:
+        """Equal slices on whole seconds; never more slices than seconds."""
+        parts = max(1, min(parts, self.seconds))
+        edges = [self.start + (self.seconds * i) // parts for i in range(parts + 1)]
+        return [Window(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+    def chunks(self, max_span: timedelta | None) -> list[Window]:
+        if max_span is None or self.seconds <= max_span.total_seconds():
+            return [self]
+        step = int(max_span.total_seconds())
+        return [Window(t, min(t + step, self.end)) for t in range(self.start, self.end, step)]
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A rendered template value as an aware datetime; empty renderings ("", "None") mean unset."""
+    if value in (None, "", "None"):
+        return None
+    if isinstance(value, datetime):
+        return _aware(value)
+    return _aware(pendulum.parse(str(value)))
+
+
+def format_time(epoch: int, fmt: TimeFormat) -> int | str:
+    if fmt == "epoch":
+        return epoch
+    return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_time(value: int | str, fmt: TimeFormat) -> int:
+    if fmt == "epoch" or isinstance(value, int):
+        return int(value)
+    return int(datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI).timestamp())
+
+
+def clamp_to_history(window: Window, spec: TimeWindow, *, now: float, stream: str) -> Window:
+    """Never ask beyond the API's search limit; say so when the caller asked for more."""
+    if spec.max_age is None:
+        return window
+    oldest = math.ceil(now - (spec.max_age - HISTORY_MARGIN).total_seconds())
+    if window.end <= oldest:
+        start, end = window.isoformat()
+        raise WindowOutOfRangeError(
+            f"Stream {stream!r}: window [{start}, {end}) is older than the API's "
+            f"{spec.max_age.days}-day search limit; Doudian cannot return these records any more"
+        )
+    if window.start < oldest:
+        clamped = Window(oldest, window.end)
+        log.warning(
+            "Stream %r: window start %s is beyond the API's %d-day search limit; reading from %s instead",
+            stream,
+            window.isoformat()[0],
+            spec.max_age.days,
+            clamped.isoformat()[0],
+        )
+        return clamped
+    return window
+
+
+@dataclass(frozen=True)
+class ResolvedWindow:
+    window: Window
+    source: str
+    """``interval`` (the run's data interval or explicit bounds) or ``watermark`` (fallback)."""
+
+
+def resolve_sync_window(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    watermark: datetime | None,
+    now: datetime,
+    lookback: timedelta,
+    safety_lag: timedelta,
+    initial_window: timedelta,
+) -> ResolvedWindow:
+    """Decide what ``[start - lookback, end)`` a run reads.
+
+    Airflow 3's default timetables give zero-width intervals and manual runs may have
+    none, so an empty or missing interval reads from the stored watermark (or
+    ``now - initial_window`` on the first run) up to ``now - safety_lag``. The end is
+    never later than ``now - safety_lag``: records updated just now may not be
+    searchable yet, and the next run's lookback re-reads that tail.
+    """
+    latest_end = _aware(now) - safety_lag
+    if start is None or end is None or _aware(start) >= _aware(end):
+        source = "watermark"
+        start = watermark if watermark is not None else latest_end - initial_window
+        end = latest_end
+    else:
+        source = "interval"
+        if _aware(end) > latest_end:
+            log.info(
+                "Window end %s is too recent; reading up to %s (safety lag %s)", end, latest_end, safety_lag
+            )
+            end = latest_end
+    window = Window.from_datetimes(_aware(start) - lookback, _aware(end))
+    return ResolvedWindow(window if window.end > window.start else Window(window.start, window.start), source)

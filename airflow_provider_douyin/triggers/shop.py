@@ -1,0 +1,60 @@
+"""Deferrable waiting for Douyin shop conditions.
+
+The trigger holds only a check name, a connection id and plain parameters. Checks use
+the blocking client, so each evaluation runs in a worker thread and the triggerer's
+event loop stays free. A trigger never rotates tokens: triggerers run many triggers
+concurrently and may be highly available, so a refresh here could race another
+worker's. It reports ``auth_expired`` instead and the task refreshes, then defers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
+
+from airflow_provider_douyin.client.errors import DouyinAuthError, DouyinError
+
+
+class DouyinConditionTrigger(BaseTrigger):
+    def __init__(
+        self, *, check: str, conn_id: str, params: dict[str, Any], poke_interval: float = 60.0
+    ) -> None:
+        super().__init__()
+        self.check = check
+        self.conn_id = conn_id
+        self.params = params
+        self.poke_interval = poke_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "check": self.check,
+                "conn_id": self.conn_id,
+                "params": self.params,
+                "poke_interval": self.poke_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_douyin.hooks.conditions import run_check
+
+        evaluate = sync_to_async(run_check, thread_sensitive=False)
+        while True:
+            try:
+                result = await evaluate(self.check, self.conn_id, self.params, token_refresh=False)
+            except DouyinAuthError as err:
+                yield TriggerEvent({"status": "auth_expired", "message": str(err)})
+                return
+            except DouyinError as err:
+                yield TriggerEvent({"status": "error", "message": str(err)})
+                return
+            if result.done:
+                yield TriggerEvent({"status": "success", "payload": result.payload})
+                return
+            self.log.info("Douyin %s not met yet: %s", self.check, result.reason)
+            await asyncio.sleep(self.poke_interval)

@@ -1,0 +1,33 @@
+"""Test-wide setup: an isolated Airflow home, before anything imports Airflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = ROOT / ".airflow-test"
+
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "0Fq9gL9xOQ7oYVZ8cKq1VYgm2cN5cW9xgk1Uu2Jd3XE=")
+os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+AIRFLOW_HOME.mkdir(exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated metadata database, which ``dag.test()`` needs; created once per session."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+    return AIRFLOW_HOME / "airflow.db"
