@@ -1,0 +1,40 @@
+"""Offline emulator of the Doudian (抖店) open-platform gateway for tests, demos and benchmarks.
+
+It shares no code with the provider's client: signing, canonical JSON, token rules and
+error codes are re-implemented from the protocol reference, so the two can check each
+other. Only loopback networking is used.
+
+The server classes are imported lazily so that loading the pytest plugin (which pytest
+does on every run) costs next to nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .constants import FIRST_SHOP_ID, SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_SHOP_IDS, shop_ids
+
+if TYPE_CHECKING:
+    from .config import FaultConfig, SandboxConfig
+    from .server import SandboxServer
+
+_LAZY = {"FaultConfig": "config", "SandboxConfig": "config", "SandboxServer": "server"}
+
+__all__ = [
+    "FIRST_SHOP_ID",
+    "SANDBOX_APP_KEY",
+    "SANDBOX_APP_SECRET",
+    "SANDBOX_SHOP_IDS",
+    "FaultConfig",
+    "SandboxConfig",
+    "SandboxServer",
+    "shop_ids",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,5 @@
+"""``python -m airflow_provider_douyin.sandbox`` runs the CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""``douyin-sandbox serve``: run the emulator until SIGINT/SIGTERM.
+
+The first stdout line is ``douyin-sandbox listening on http://127.0.0.1:PORT`` so scripts
+can start it with ``--port 0`` and read the URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .config import DEFAULT_PAGE_DRIFT, FaultConfig, SandboxConfig
+from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, shop_ids
+from .server import SandboxServer
+
+EPILOG = f"""\
+credentials (the reference's example app, so its published sign vectors verify):
+  app_key    {SANDBOX_APP_KEY}
+  app_secret {SANDBOX_APP_SECRET}
+shop ids: {shop_ids(3)[0]}, {shop_ids(3)[1]}, {shop_ids(3)[2]}, ... (one per --shops)
+get a token: token.create with {{"grant_type":"authorization_self","code":"","shop_id":"{shop_ids(1)[0]}"}}
+control API (unsigned): GET /sandbox/info, GET /sandbox/stats, POST /sandbox/faults,
+  POST /sandbox/mutate, POST /sandbox/auth_code, POST /sandbox/stock,
+  GET /sandbox/truth/{{table}}?shop_id=, POST /sandbox/reset_stats
+"""
+
+# (flag, FaultConfig field, type, help)
+FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("--latency-ms", "latency_ms", int, "added to every gateway response"),
+    ("--qps-limit", "qps_limit", int, "requests per second per app before 60000 (0 = off)"),
+    ("--throttle-rate", "throttle_rate", float, "probability of a random 60000 isv.traffic-limited"),
+    ("--busy-rate", "busy_rate", float, "probability of 20000 isp.service-error"),
+    ("--http502-rate", "http502_rate", float, "probability of an HTTP 502 nginx page"),
+    ("--reset-rate", "reset_rate", float, "probability of a TCP reset without a response"),
+    ("--slow-rate", "slow_rate", float, "probability of delaying a response by --slow-ms"),
+    ("--slow-ms", "slow_ms", int, "delay of a slow response"),
+    ("--visibility-lag", "visibility_lag_s", float, "seconds before a change shows in search results"),
+    ("--access-ttl", "access_ttl", float, "access token lifetime in seconds (default 7 days)"),
+    ("--refresh-ttl", "refresh_ttl", float, "refresh token lifetime in seconds (default 14 days)"),
+    ("--rotation-window", "rotation_window", float, "refresh rotates the pair this close to expiry"),
+    ("--grace", "grace", float, "seconds the superseded pair keeps working after a rotation"),
+    ("--refresh-hold-ms", "refresh_hold_ms", int, "in-flight time of a refresh (31012 window)"),
+    ("--settle-ready-delay", "settle_ready_delay_s", float, "settlement rows of day D appear at D+1 + this"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="douyin-sandbox",
+        description="Offline emulator of the Doudian (抖店) open-platform gateway.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="generate a shop and serve it", epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    serve.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument("--orders", type=int, default=20000, help="orders per shop (default 20000)")
+    serve.add_argument("--shops", type=int, default=1, help="number of shops (default 1)")
+    serve.add_argument("--products", type=int, default=None, help="products per shop (default orders/40)")
+    serve.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
+    serve.add_argument("--days", type=int, default=30, help="history length in days (default 30)")
+    serve.add_argument(
+        "--page-drift",
+        type=int,
+        nargs="?",
+        const=DEFAULT_PAGE_DRIFT,
+        default=0,
+        help=f"touch K records of the window before pages > 0 (flag alone: {DEFAULT_PAGE_DRIFT})",
+    )
+    defaults = FaultConfig()
+    for flag, name, kind, text in FAULT_FLAGS:
+        serve.add_argument(flag, dest=name, type=kind, default=getattr(defaults, name),
+                           help=f"{text} (default {getattr(defaults, name)})")  # fmt: skip
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    faults: dict[str, Any] = {name: getattr(args, name) for _, name, _, _ in FAULT_FLAGS}
+    faults["page_drift"] = args.page_drift
+    return SandboxConfig(
+        orders=args.orders, shops=args.shops, seed=args.seed, days=args.days, products=args.products,
+        faults=FaultConfig(**faults),
+    )  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = SandboxServer(config_from_args(args), host=args.host, port=args.port).start()
+    try:
+        print(f"douyin-sandbox listening on {server.url}", flush=True)
+        info = server.info()
+        seconds = info["generation_seconds"]
+        print(f"shops {info['shop_ids']} app_key {info['app_key']} generated in {seconds}s", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

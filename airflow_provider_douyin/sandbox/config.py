@@ -1,0 +1,102 @@
+"""Configuration of a sandbox server: the generated data set and the runtime knobs.
+
+``SandboxConfig`` is fixed at start; ``FaultConfig`` can be changed while the server runs
+(``POST /sandbox/faults`` or ``SandboxServer.set_faults``), so it also carries the token
+lifetimes and the settlement delay that tests compress from days into seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PAGE_DRIFT = 2
+
+
+@dataclass
+class FaultConfig:
+    """Runtime-adjustable behaviour. Every fault is off by default."""
+
+    latency_ms: int = 0
+    """Added to every gateway response."""
+    qps_limit: int = 0
+    """Requests per app_key per sliding second before 60000 isv.traffic-limited; 0 = unlimited."""
+    throttle_rate: float = 0.0
+    """Probability of a random 60000 isv.traffic-limited."""
+    busy_rate: float = 0.0
+    """Probability of 20000 isp.service-error (system busy)."""
+    http502_rate: float = 0.0
+    """Probability of an HTTP 502 with an nginx HTML page."""
+    reset_rate: float = 0.0
+    """Probability of a TCP reset without any response."""
+    slow_rate: float = 0.0
+    """Probability of delaying the response by ``slow_ms``."""
+    slow_ms: int = 15000
+    page_drift: int = 0
+    """Records of the requested window touched (update_time=now) before answering a page > 0."""
+    visibility_lag_s: float = 0.0
+    """Search shows a change only ``visibility_lag_s`` after it happened."""
+    access_ttl: float = 7 * 86400
+    refresh_ttl: float = 14 * 86400
+    rotation_window: float = 3600
+    """token.refresh inside this many seconds before access expiry rotates the pair (case 2)."""
+    grace: float = 3600
+    """How long the superseded pair keeps working after a case-2 rotation."""
+    refresh_hold_ms: int = 50
+    """How long a token.refresh holds its lock, so a concurrent refresh meets 31012."""
+    auth_code_ttl: float = 600
+    settle_ready_delay_s: float = 15 * 3600
+    """Settlement rows of day D appear at D+1 00:00 + this delay (the doc's "after 15:00")."""
+
+    def __post_init__(self) -> None:
+        self.page_drift = _drift_count(self.page_drift)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a partial update; unknown names raise ``ValueError`` so typos are not ignored."""
+        names = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
+        for name, value in changes.items():
+            kind = float if names[name].type == "float" else int
+            setattr(self, name, _drift_count(value) if name == "page_drift" else kind(value))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _drift_count(value: Any) -> int:
+    """``True`` means the default k=2 records, ``False`` means off."""
+    if isinstance(value, bool):
+        return DEFAULT_PAGE_DRIFT if value else 0
+    return int(value)
+
+
+@dataclass
+class SandboxConfig:
+    """The generated data set. Everything is deterministic from ``seed`` and the start time."""
+
+    orders: int = 500
+    """Orders per shop, spread over the last ``days`` days ending at server start."""
+    shops: int = 1
+    seed: int = 7
+    days: int = 30
+    products: int | None = None
+    """Products per shop; default ``clamp(orders // 40, 12, 3000)``."""
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    extra_apps: dict[str, str] = field(default_factory=dict)
+    """More ``app_key -> app_secret`` pairs accepted besides the sandbox app (19-digit keys)."""
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> SandboxConfig:
+        """Build from a flat mix of SandboxConfig and FaultConfig field names."""
+        own = {f.name for f in dataclasses.fields(cls)}
+        fault_kw = {k: kwargs.pop(k) for k in list(kwargs) if k not in own}
+        config = cls(**kwargs)
+        config.faults.update(fault_kw)
+        return config
+
+    @property
+    def products_per_shop(self) -> int:
+        return self.products if self.products is not None else max(12, min(3000, self.orders // 40))

@@ -1,0 +1,43 @@
+"""pytest fixtures that start sandbox servers (registered through the ``pytest11`` entry point).
+
+* ``douyin_sandbox_factory`` — call it with ``SandboxConfig`` and/or ``FaultConfig`` field
+  names as keyword arguments (e.g. ``orders=200, qps_limit=5``); it returns a started
+  ``SandboxServer``. Every server it made is stopped at the end of the test.
+* ``douyin_sandbox`` — a function-scoped default shop (500 orders, seed 7, no faults).
+  Function scope keeps tests independent: faults, tokens and mutations never leak.
+
+The module imports nothing from the sandbox until a fixture runs, because pytest loads
+plugins on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .server import SandboxServer
+
+
+@pytest.fixture
+def douyin_sandbox_factory() -> Iterator[Callable[..., SandboxServer]]:
+    from .config import SandboxConfig
+    from .server import SandboxServer
+
+    started: list[SandboxServer] = []
+
+    def make(**kwargs: Any) -> SandboxServer:
+        server = SandboxServer(SandboxConfig.from_kwargs(**kwargs)).start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def douyin_sandbox(douyin_sandbox_factory: Callable[..., SandboxServer]) -> SandboxServer:
+    return douyin_sandbox_factory(orders=500)

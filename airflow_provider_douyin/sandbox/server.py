@@ -1,0 +1,230 @@
+"""HTTP transport of the sandbox and the ``SandboxServer`` library entry point.
+
+Built on the stdlib ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive, daemon threads) because
+the faults need socket-level control: a reset is a close with ``SO_LINGER`` 0, so the
+client sees ECONNRESET, and a slow response is a sleep before anything is written.
+
+Control API (unsigned JSON, never subject to faults):
+
+* ``GET  /sandbox/info`` — app_key/app_secret, shop ids, record counts, current faults.
+* ``GET  /sandbox/stats`` — requests by method, responses by code, faults injected, refreshes.
+* ``POST /sandbox/reset_stats`` — zero the counters.
+* ``POST /sandbox/faults`` — partial update of ``FaultConfig`` fields; returns all of them.
+* ``POST /sandbox/mutate`` — ``{"new_orders": n, "updates": m, "shop_id": optional}``.
+* ``POST /sandbox/auth_code`` — ``{"shop_id": id}`` -> ``{"code": ...}`` for ``authorization_code``.
+* ``POST /sandbox/stock`` — ``{"sku_id": id, "stock_num": n}`` -> the sku.list element.
+* ``GET  /sandbox/truth/{table}?shop_id=`` — NDJSON, latest version of every record of
+  ``orders``, ``products``, ``skus``, ``after_sales``, ``settlements`` or ``account_flows``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+from .config import SandboxConfig
+from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from .engine import ControlError, Engine, Reply
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Tengine"
+    sys_version = ""
+    timeout = 60
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: request lines carry access tokens, which the sandbox never logs."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        engine = self.server.engine
+        if self.path.startswith("/sandbox/"):
+            self._write(_control_reply(engine, self.command, self.path, body))
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = engine.gateway(self.command, self.path, headers, body)
+        if reply.delay_s > 0:
+            time.sleep(reply.delay_s)
+        if reply.action == "reset":
+            self._reset()
+        else:
+            self._write(reply)
+
+    def _reset(self) -> None:
+        """Abort the connection with an RST instead of a response."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()
+        self.wfile.close()
+        self.connection.close()
+
+    def _write(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if isinstance(reply.body, bytes):
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in reply.body:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], engine: Engine) -> None:
+        self.engine = engine
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Client disconnects are normal under fault injection; stay quiet."""
+
+
+def _json(value: Any, status: int = 200) -> Reply:
+    return Reply(status=status, body=json.dumps(value, ensure_ascii=False).encode())
+
+
+def _ndjson(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    batch: list[str] = []
+    for row in rows:
+        batch.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+        if len(batch) == 500:
+            yield ("\n".join(batch) + "\n").encode()
+            batch = []
+    if batch:
+        yield ("\n".join(batch) + "\n").encode()
+
+
+def _control_reply(engine: Engine, method: str, raw_path: str, body: bytes) -> Reply:
+    path, _, query_text = raw_path.partition("?")
+    query = {k: v[0] for k, v in parse_qs(query_text).items()}
+    try:
+        payload = json.loads(body) if body.strip() else {}
+        result = engine.control(method, path, query, payload)
+    except ValueError as exc:
+        return _json({"error": f"invalid JSON body: {exc}"}, 400)
+    except ControlError as exc:
+        return _json({"error": str(exc)}, exc.status)
+    if isinstance(result, Iterator):
+        return Reply(body=_ndjson(result), content_type="application/x-ndjson; charset=utf-8")
+    return _json(result)
+
+
+class SandboxServer:
+    """A running sandbox on loopback. Use as a context manager or call ``start``/``stop``.
+
+    The Python conveniences call the same control dispatcher as the HTTP control API.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host not in ("127.0.0.1", "localhost"):
+            raise ValueError("the sandbox only listens on loopback")
+        self.config = config or SandboxConfig()
+        self._host, self._port = host, port
+        self.engine: Engine | None = None
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    app_key = SANDBOX_APP_KEY
+    app_secret = SANDBOX_APP_SECRET
+
+    def start(self) -> SandboxServer:
+        """Generate the data set, bind the port and serve in a daemon thread."""
+        if self._httpd is None:
+            self.engine = Engine(self.config)
+            self._httpd = _HTTPServer((self._host, self._port), self.engine)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, args=(0.05,), name="douyin-sandbox", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("sandbox server is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def shop_ids(self) -> list[int]:
+        return [s.shop_id for s in self._engine().shops]
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError("sandbox server is not running")
+        return self.engine
+
+    def _control(self, method: str, path: str, body: dict[str, Any] | None = None,
+                 query: dict[str, str] | None = None) -> Any:  # fmt: skip
+        return self._engine().control(method, path, query or {}, body if body is not None else {})
+
+    def info(self) -> dict[str, Any]:
+        return self._control("GET", "/sandbox/info")
+
+    def set_faults(self, **changes: Any) -> dict[str, Any]:
+        """Partially update the runtime faults (same as ``POST /sandbox/faults``)."""
+        return self._control("POST", "/sandbox/faults", changes)
+
+    def mutate(self, new_orders: int = 0, updates: int = 0, shop_id: int | None = None) -> dict[str, Any]:
+        """Create and advance orders now; ``shop_id=None`` applies to every shop."""
+        return self._control("POST", "/sandbox/mutate",
+                             {"new_orders": new_orders, "updates": updates, "shop_id": shop_id})  # fmt: skip
+
+    def truth(self, table: str, shop_id: int | None = None) -> list[dict[str, Any]]:
+        """Latest version of every record of ``table`` (what a perfect sync would hold)."""
+        query = {"shop_id": str(shop_id)} if shop_id is not None else {}
+        return list(self._control("GET", f"/sandbox/truth/{table}", query=query))
+
+    def issue_auth_code(self, shop_id: int) -> str:
+        return self._control("POST", "/sandbox/auth_code", {"shop_id": shop_id})["code"]
+
+    def set_stock(self, sku_id: int, stock_num: int) -> dict[str, Any]:
+        return self._control("POST", "/sandbox/stock", {"sku_id": sku_id, "stock_num": stock_num})
+
+    def stats(self) -> dict[str, Any]:
+        return self._control("GET", "/sandbox/stats")
+
+    def reset_stats(self) -> dict[str, Any]:
+        return self._control("POST", "/sandbox/reset_stats")
