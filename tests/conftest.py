@@ -19,6 +19,8 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "0Fq9gL9xOQ7oYVZ8cKq1VYgm2cN5
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 AIRFLOW_HOME.mkdir(exist_ok=True)
 
+from tests.dbs import mysql_hook, postgres_hook, sql_hook, sqlite_hook  # noqa: E402, F401  (shared fixtures)
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
@@ -31,3 +33,12 @@ def airflow_db() -> Path:
         timeout=300,
     )
     return AIRFLOW_HOME / "airflow.db"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _memory_filesystem() -> None:
+    """``memory://`` is not a registered ObjectStoragePath scheme in Airflow 3.3; attach fsspec's."""
+    import fsspec
+    from airflow.sdk.io.store import attach
+
+    attach("memory", fs=fsspec.filesystem("memory"))

@@ -54,6 +54,21 @@ class TimeWindow:
 
 
 @dataclass(frozen=True)
+class Tiebreak:
+    """A second time filter that splits a crowded second of the cursor field.
+
+    When more than a page of records share one ``update_time`` second, the reader
+    bisects that second by this field (e.g. ``create_time``) until every part fits in
+    a single page, so it never pages by offset while records may be changing.
+    """
+
+    start_param: str
+    end_param: str
+    field: str
+    max_age: timedelta
+
+
+@dataclass(frozen=True)
 class TableBinding:
     table: Table
     records: str | None = None
@@ -74,6 +89,7 @@ class Stream:
     """Path of the second-granular time the API filters and sorts by."""
     window: TimeWindow | None = None
     """``None``: the stream is a full snapshot and ignores sync windows."""
+    tiebreak: Tiebreak | None = None
     static_params: dict = field(default_factory=dict)
     inner_code: bool = False
     """Finance APIs nest a second status in ``data.code`` ("100000" = success)."""
@@ -237,6 +253,7 @@ STREAMS: dict[str, Stream] = {
             tables=(TableBinding(ORDERS_TABLE), TableBinding(ORDER_ITEMS_TABLE, records="sku_order_list")),
             cursor_field="update_time",
             window=TimeWindow("update_time_start", "update_time_end", max_age=timedelta(days=90)),
+            tiebreak=Tiebreak("create_time_start", "create_time_end", "create_time", timedelta(days=90)),
             static_params={"order_by": "update_time", "order_asc": True},
         ),
         Stream(
@@ -260,6 +277,7 @@ STREAMS: dict[str, Stream] = {
             tables=(TableBinding(AFTER_SALES_TABLE),),
             cursor_field="aftersale_info.update_time",
             window=TimeWindow("update_start_time", "update_end_time"),
+            tiebreak=Tiebreak("start_time", "end_time", "aftersale_info.apply_time", timedelta(days=180)),
             static_params={"order_by": ["update_time asc"]},
         ),
         Stream(

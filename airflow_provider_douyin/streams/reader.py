@@ -4,9 +4,10 @@ Why keyset paging: Doudian sorts by a second-granular ``update_time``, and a rec
 updated while a window is being read leaves the window, so every later offset shifts
 by one and a plain ``page += 1`` loop silently skips a record. Instead each request
 restarts at the last ``update_time`` seen (start inclusive) on page 0, skipping the ids
-already emitted for that second. Only when more than one page of records share one
-second does the reader page by offset, inside that single second, re-reading it until a
-full pass sees a stable total.
+already emitted for that second. When more than one page of records share one second,
+that second is bisected by a second time filter (``create_time``) until each part fits
+in one page; only records identical in both times fall back to offset passes that must
+see a stable total.
 
 Concurrency: a window is cut into slices sized from a one-record probe of its total,
 and slices are read by a thread pool paced by the client's shared rate limiter. Pages
@@ -28,7 +29,7 @@ from typing import Any
 
 from airflow_provider_douyin.streams.catalog import Stream, TableBinding
 from airflow_provider_douyin.streams.records import lookup, nested_rows, to_row
-from airflow_provider_douyin.streams.windows import Window, format_time, parse_time
+from airflow_provider_douyin.streams.windows import HISTORY_MARGIN, Window, format_time, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +297,53 @@ class StreamReader:
         self.progress.window_done()
 
     def _read_dense_second(self, second: int, already: set[tuple]) -> None:
-        """More than a page of records share one second: page by offset until a pass is stable."""
+        """More than a page of records share one second: bisect it by the tiebreak field.
+
+        Records the tiebreak cannot reach (created before the API's search horizon) are
+        detected by comparing with the second's total and read by offset passes.
+        """
+        tiebreak = self.stream.tiebreak
+        if tiebreak is None:
+            self._read_second_by_offset(second, already)
+            return
         paging = self.stream.paging
+        horizon = math.ceil(time.time() - (tiebreak.max_age - HISTORY_MARGIN).total_seconds())
+        found: set[tuple] = set()
+        parts = [(min(horizon, second), second + 1)]
+        while parts:
+            low, high = parts.pop()
+            params = self._page_params(second, second + 1, paging.first_page, paging.page_size)
+            records = self._records(
+                self._request({**params, tiebreak.start_param: low, tiebreak.end_param: high})
+            )
+            if len(records) < paging.page_size:
+                keys = {self._key(r) for r in records}
+                fresh = [r for r in records if self._key(r) not in already]
+                already |= keys
+                found |= keys
+                if fresh:
+                    self._emit(fresh)
+            elif high - low <= 1:
+                self._read_second_by_offset(second, already, tiebreak_range=(low, high))
+            else:
+                times = sorted(parse_time(lookup(r, tiebreak.field), "epoch") for r in records)
+                middle = min(max(times[len(times) // 2], low + 1), high - 1)
+                parts += [(low, middle), (middle, high)]
+        probe = self._request(self._page_params(second, second + 1, paging.first_page, 1))
+        if len(found) < int(probe.get("total") or 0):
+            self._read_second_by_offset(second, already)
+
+    def _read_second_by_offset(
+        self, second: int, already: set[tuple], tiebreak_range: tuple[int, int] | None = None
+    ) -> None:
+        """Last resort for records identical in every filterable time: offset passes until stable."""
+        paging = self.stream.paging
+        extra = {}
+        if tiebreak_range is not None:
+            extra = {
+                self.stream.tiebreak.start_param: tiebreak_range[0],
+                self.stream.tiebreak.end_param: tiebreak_range[1],
+            }
         for _ in range(DENSE_SECOND_PASSES):
             seen: set[tuple] = set()
             totals: list[int] = []
@@ -311,7 +357,9 @@ class StreamReader:
                         f"{self.stream.method}: more than {paging.max_results} records share second "
                         f"{second}; the API cannot page that deep"
                     )
-                data = self._request(self._page_params(second, second + 1, page, paging.page_size))
+                data = self._request(
+                    {**self._page_params(second, second + 1, page, paging.page_size), **extra}
+                )
                 totals.append(int(data.get("total") or 0))
                 records = self._records(data)
                 fresh = [r for r in records if self._key(r) not in already and self._key(r) not in seen]
