@@ -57,7 +57,10 @@ def truth_rows(server: Any, table: str) -> dict[tuple, Any]:
             (r["request_no"], r["order_id"]): int(r["settle_amount"])
             for r in server.truth("settlements", shop_id=SHOP_ID)
         }
-    return {(r["account_trade_no"],): int(r["account_amount"]) for r in server.truth("account_flows", shop_id=SHOP_ID)}
+    return {
+        (r["account_trade_no"],): int(r["account_amount"])
+        for r in server.truth("account_flows", shop_id=SHOP_ID)
+    }
 
 
 def landed_rows(hook: Any, table: str, prefix: str) -> tuple[dict[tuple, Any], int]:
@@ -168,7 +171,9 @@ def test_exact_under_every_fault_at_once(douyin_sandbox_factory, sql_hook):
     wait_past(SAFETY_LAG + 1.5)
     third = Window(second.end - 60, int(time.time()) - SAFETY_LAG)
     for name in STREAMS:
-        sync(client, sql_hook, name, third if name in ("orders", "after_sales") else full_history(), "douyin_")
+        sync(
+            client, sql_hook, name, third if name in ("orders", "after_sales") else full_history(), "douyin_"
+        )
 
     assert_exact(server, sql_hook, "douyin_")
     # The faults really happened: otherwise this test would prove nothing.
@@ -185,7 +190,9 @@ def table_snapshot(hook: Any, table: str, prefix: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("order", [("a", "b", "c"), ("c", "a", "b", "a"), ("b", "c", "c", "a")])
-def test_reruns_and_overlapping_windows_in_any_order_leave_identical_tables(douyin_sandbox_factory, sqlite_hook, order):
+def test_reruns_and_overlapping_windows_in_any_order_leave_identical_tables(
+    douyin_sandbox_factory, sqlite_hook, order
+):
     server = douyin_sandbox_factory(orders=400, seed=3)
     wait_past(SAFETY_LAG)
     client = make_client(server)
