@@ -156,10 +156,14 @@ class DouyinShopHook(BaseHook):
     hook_name = "Douyin Shop (Doudian)"
 
     def __init__(
-        self, douyin_conn_id: str = default_conn_name, token_store: TokenStore | None = None
+        self,
+        douyin_conn_id: str = default_conn_name,
+        token_store: TokenStore | None = None,
+        token_refresh: bool = True,
     ) -> None:
         super().__init__()
         self.douyin_conn_id = douyin_conn_id
+        self.token_refresh = token_refresh
         conn = self.get_connection(douyin_conn_id)
         self.config = parse_shop_connection(
             douyin_conn_id,
