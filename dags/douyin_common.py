@@ -1,0 +1,74 @@
+"""Settings shared by the example DAGs: change the landing target here, in one place.
+
+* SQLite (default): the ``douyin_warehouse`` connection, e.g.
+  ``AIRFLOW_CONN_DOUYIN_WAREHOUSE='{"conn_type": "sqlite", "host": "/data/douyin.db"}'``.
+* PostgreSQL or MySQL/MariaDB: point the same connection id at your database, e.g.
+  ``AIRFLOW_CONN_DOUYIN_WAREHOUSE='{"conn_type": "postgres", "host": "db", "login": "etl",
+  "password": "...", "schema": "warehouse"}'`` — the operators pick the right upsert dialect.
+* Object storage: set ``DOUYIN_LANDING_PATH=s3://aws_default@my-bucket/douyin`` (or ``file://``,
+  ``gs://``...) and the DAGs write JSON Lines (gzip) through ``DouyinToStorageOperator`` instead.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+
+from airflow_provider_douyin.operators.transfer import DouyinToSqlOperator, DouyinToStorageOperator
+
+try:  # Airflow 3.2+
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow 3.1
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+SHOP_CONN_ID = "douyin_shop_default"
+WAREHOUSE_CONN_ID = os.environ.get("DOUYIN_WAREHOUSE_CONN_ID", "douyin_warehouse")
+LANDING_PATH = os.environ.get("DOUYIN_LANDING_PATH")
+TIMEZONE = "Asia/Shanghai"
+START_DATE = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
+
+# A pool sized to the app's QPS budget keeps parallel runs and backfills from throttling
+# each other: `airflow pools set douyin_api 4 "Doudian API"`.
+API_POOL = "douyin_api"
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+}
+
+# How close to "now" a sync may read: records updated in the last moments may not be
+# searchable yet, and the next run's lookback re-reads that tail.
+SAFETY_LAG = timedelta(seconds=float(os.environ.get("DOUYIN_SAFETY_LAG_S", "120")))
+
+# Manual runs may override the window (e.g. `airflow dags test ... -c '{"window_start": "..."}'`);
+# scheduled runs read their data interval.
+WINDOW_PARAMS: dict[str, Any] = {"window_start": None, "window_end": None}
+WINDOW_START = "{{ params.window_start or data_interval_start }}"
+WINDOW_END = "{{ params.window_end or data_interval_end }}"
+
+
+def cron(expression: str) -> CronDataIntervalTimetable:
+    """Real data intervals in Shanghai time: Airflow 3's default cron timetable has zero-width ones."""
+    return CronDataIntervalTimetable(expression, timezone=TIMEZONE)
+
+
+def land(stream: str, **kwargs: Any) -> DouyinToSqlOperator | DouyinToStorageOperator:
+    """Land one stream into the configured target for the run's window."""
+    common: dict[str, Any] = {
+        "task_id": f"land_{stream}",
+        "stream": stream,
+        "douyin_conn_id": SHOP_CONN_ID,
+        "window_start": WINDOW_START,
+        "window_end": WINDOW_END,
+        "pool": API_POOL,
+        "safety_lag": SAFETY_LAG,
+        **kwargs,
+    }
+    if LANDING_PATH:
+        return DouyinToStorageOperator(path=LANDING_PATH, **common)
+    return DouyinToSqlOperator(sql_conn_id=WAREHOUSE_CONN_ID, **common)

@@ -1,0 +1,39 @@
+"""Keep the shop's tokens alive (token maintenance).
+
+Why: the access token lives 7 days and the refresh token 14. Refreshing inside the last
+hour before access expiry rotates both (the old pair works for one more hour). A shop
+that goes quiet and whose tokens nobody refreshes has a dead sync two weeks later and
+needs a manual re-authorisation. This DAG refreshes every 30 minutes, which guarantees a
+run inside every rotation hour; outside it Doudian returns the same pair, so the calls
+are harmless.
+
+Why a 1-slot pool and ``max_active_runs=1``: a concurrent refresh of the same token fails
+(``isv.business-failed:31012``) and two writers could store different pairs. Create the
+pool once: ``airflow pools set douyin_token 1 "Douyin token refresh (single owner)"``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG
+from douyin_common import SHOP_CONN_ID, START_DATE, cron
+
+from airflow_provider_douyin.operators.tokens import DouyinTokenRefreshOperator
+
+with DAG(
+    dag_id="douyin_token_maintenance",
+    schedule=cron("*/30 * * * *"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "data-engineering", "retries": 0},
+    tags=["douyin", "maintenance"],
+    doc_md=__doc__,
+):
+    DouyinTokenRefreshOperator(
+        task_id="refresh_tokens",
+        douyin_conn_id=SHOP_CONN_ID,
+        pool="douyin_token",
+        execution_timeout=timedelta(minutes=5),
+    )
