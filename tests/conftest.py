@@ -14,7 +14,7 @@ AIRFLOW_HOME = ROOT / ".airflow-test"
 
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "tests" / "airflow" / "dag_files")
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "0Fq9gL9xOQ7oYVZ8cKq1VYgm2cN5cW9xgk1Uu2Jd3XE=")
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 AIRFLOW_HOME.mkdir(exist_ok=True)

@@ -6,11 +6,13 @@ named check from ``hooks.conditions``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_douyin.hooks.conditions import run_check
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
@@ -57,29 +59,45 @@ class _DouyinConditionSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        self._defer(context, auth_retries=AUTH_RETRIES)
+        self._defer(context, auth_retries=AUTH_RETRIES, deadline=time.time() + float(self.timeout))
 
-    def _defer(self, context: Context, *, auth_retries: int) -> None:
+    def _defer(self, context: Context, *, auth_retries: int, deadline: float) -> None:
+        # The trigger only reads stored tokens, so the worker makes sure a valid one exists first.
+        DouyinShopHook(self.douyin_conn_id).client.tokens.access_token()
         self.defer(
             trigger=DouyinConditionTrigger(
                 check=self.check,
                 conn_id=self.douyin_conn_id,
                 params=self.check_params(context),
                 poke_interval=float(self.poke_interval),
+                deadline=deadline,
             ),
             method_name="execute_complete",
-            kwargs={"auth_retries": auth_retries},
-            timeout=timedelta(seconds=float(self.timeout)),
+            kwargs={"auth_retries": auth_retries, "deadline": deadline},
+            timeout=timedelta(seconds=max(1.0, deadline - time.time())),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any], auth_retries: int = 0) -> Any:
+    def execute_complete(
+        self,
+        context: Context,
+        event: dict[str, Any],
+        auth_retries: int = AUTH_RETRIES,
+        deadline: float | None = None,
+    ) -> Any:
         status = event.get("status")
         if status == "success":
             return event.get("payload")
+        if status == "timeout":
+            message = f"{self.task_id} timed out: {event.get('message', '')}"
+            raise AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
         if status == "auth_expired" and auth_retries > 0:
             self.log.info("Token expired while deferred; refreshing on the worker and deferring again")
             DouyinShopHook(self.douyin_conn_id).client.tokens.refresh(force=True)
-            self._defer(context, auth_retries=auth_retries - 1)
+            self._defer(
+                context,
+                auth_retries=auth_retries - 1,
+                deadline=deadline or time.time() + float(self.timeout),
+            )
         raise DouyinConditionFailed(event.get("message", f"unexpected trigger event {event!r}"))
 
 
@@ -163,9 +181,9 @@ class DouyinLowStockSensor(_DouyinConditionSensor):
     """Wait until any SKU's stock is below ``threshold``; the XCom lists those SKUs and their stock."""
 
     check = "low_stock"
-    template_fields: Sequence[str] = ("douyin_conn_id",)
+    template_fields: Sequence[str] = ("douyin_conn_id", "threshold")
 
-    def __init__(self, *, threshold: int, **kwargs: Any) -> None:
+    def __init__(self, *, threshold: int | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.threshold = threshold
 

@@ -5,11 +5,13 @@ the blocking client, so each evaluation runs in a worker thread and the triggere
 event loop stays free. A trigger never rotates tokens: triggerers run many triggers
 concurrently and may be highly available, so a refresh here could race another
 worker's. It reports ``auth_expired`` instead and the task refreshes, then defers again.
+It also ends itself at the sensor's deadline, so the timeout holds wherever it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,13 +23,20 @@ from airflow_provider_douyin.client.errors import DouyinAuthError, DouyinError
 
 class DouyinConditionTrigger(BaseTrigger):
     def __init__(
-        self, *, check: str, conn_id: str, params: dict[str, Any], poke_interval: float = 60.0
+        self,
+        *,
+        check: str,
+        conn_id: str,
+        params: dict[str, Any],
+        poke_interval: float = 60.0,
+        deadline: float | None = None,
     ) -> None:
         super().__init__()
         self.check = check
         self.conn_id = conn_id
         self.params = params
         self.poke_interval = poke_interval
+        self.deadline = deadline
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -37,6 +46,7 @@ class DouyinConditionTrigger(BaseTrigger):
                 "conn_id": self.conn_id,
                 "params": self.params,
                 "poke_interval": self.poke_interval,
+                "deadline": self.deadline,
             },
         )
 
@@ -55,6 +65,9 @@ class DouyinConditionTrigger(BaseTrigger):
                 return
             if result.done:
                 yield TriggerEvent({"status": "success", "payload": result.payload})
+                return
+            if self.deadline is not None and time.time() + self.poke_interval > self.deadline:
+                yield TriggerEvent({"status": "timeout", "message": result.reason})
                 return
             self.log.info("Douyin %s not met yet: %s", self.check, result.reason)
             await asyncio.sleep(self.poke_interval)

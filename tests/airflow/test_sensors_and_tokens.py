@@ -1,0 +1,273 @@
+"""Sensors, their deferrable triggers and token persistence, run for real against the sandbox."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_douyin.client import DoudianShopClient, InMemoryTokenStore
+from airflow_provider_douyin.hooks.token_store import token_variable_key
+from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from airflow_provider_douyin.sensors.shop import (
+    DouyinLowStockSensor,
+    DouyinOrdersSensor,
+    DouyinSettlementSensor,
+)
+from airflow_provider_douyin.triggers.shop import DouyinConditionTrigger
+
+SHOP_ID = 1000001
+CONN_ID = "douyin_shop_default"
+DAG_FILE = Path(__file__).parent / "dag_files" / "douyin_test_dags.py"
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def load_test_dags() -> dict[str, DAG]:
+    spec = importlib.util.spec_from_file_location("douyin_test_dags", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)}
+
+
+@pytest.fixture
+def shop(douyin_sandbox_factory, monkeypatch):
+    server = douyin_sandbox_factory(orders=300, seed=21)
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CONN_ID.upper()}",
+        json.dumps(
+            {
+                "conn_type": "douyin_shop",
+                "host": server.url,
+                "login": SANDBOX_APP_KEY,
+                "password": SANDBOX_APP_SECRET,
+                "extra": {"shop_id": str(SHOP_ID), "qps": 200},
+            }
+        ),
+    )
+    return server
+
+
+@pytest.fixture
+def fresh_token_variable(airflow_db):
+    """Each test gets a new sandbox, whose tokens no earlier run stored."""
+    from airflow.models.variable import Variable as VariableModel  # the metadata DB itself, not a task
+
+    VariableModel.delete(token_variable_key(CONN_ID))
+    yield token_variable_key(CONN_ID)
+    VariableModel.delete(token_variable_key(CONN_ID))
+
+
+@pytest.fixture
+def in_memory_tokens(monkeypatch):
+    """Poke tests call sensors outside a task, where Variables cannot be written."""
+    store = InMemoryTokenStore()
+    monkeypatch.setattr("airflow_provider_douyin.hooks.shop.VariableTokenStore", lambda conn_id: store)
+    return store
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def xcom(dag_run: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id)
+    with create_session() as session:
+        row = session.scalars(query).first()
+        return XComModel.deserialize_value(row) if row else None
+
+
+def low_stock_truth(server: Any, threshold: int) -> list[tuple[str, int]]:
+    return sorted(
+        (str(s["id"]), s["stock_num"])
+        for s in server.truth("skus", shop_id=SHOP_ID)
+        if s["stock_num"] < threshold
+    )
+
+
+def today_in_shanghai() -> str:
+    return datetime.now(SHANGHAI).date().isoformat()
+
+
+def days_ago_in_shanghai(days: int) -> str:
+    return (datetime.now(SHANGHAI) - timedelta(days=days)).date().isoformat()
+
+
+class TestPoke:
+    def test_orders_sensor_fires_when_matching_orders_exist(self, shop, in_memory_tokens):
+        now = datetime.now(timezone.utc)
+        sensor = DouyinOrdersSensor(
+            task_id="t", window_start=now - timedelta(days=31), window_end=now, order_statuses=[5]
+        )
+        completed = sum(1 for o in shop.truth("orders", shop_id=SHOP_ID) if o["order_status"] == 5)
+        result = sensor.poke({})
+        assert result.is_done and result.xcom_value["orders"] == completed > 0
+
+    def test_orders_sensor_waits_when_none_match(self, shop, in_memory_tokens):
+        now = datetime.now(timezone.utc)
+        sensor = DouyinOrdersSensor(
+            task_id="t", window_start=now - timedelta(days=60), window_end=now - timedelta(days=50)
+        )
+        assert sensor.poke({}) is False
+
+    def test_low_stock_sensor_names_exactly_the_skus_below_the_threshold(self, shop, in_memory_tokens):
+        sku = shop.truth("skus", shop_id=SHOP_ID)[0]
+        shop.set_stock(sku["id"], 2)
+        expected = low_stock_truth(shop, 10)
+        result = DouyinLowStockSensor(task_id="t", threshold=10).poke({})
+        assert result.is_done
+        assert sorted((s["sku_id"], s["stock_num"]) for s in result.xcom_value) == expected
+        assert (str(sku["id"]), 2) in expected
+
+    def test_low_stock_sensor_waits_when_no_sku_is_below(self, shop, in_memory_tokens):
+        assert DouyinLowStockSensor(task_id="t", threshold=0).poke({}) is False
+
+    def test_settlement_sensor_fires_for_a_published_day_and_waits_for_today(self, shop, in_memory_tokens):
+        published = DouyinSettlementSensor(task_id="t", settlement_date=days_ago_in_shanghai(3))
+        assert published.poke({}).xcom_value == {"settlement_date": days_ago_in_shanghai(3)}
+        today = DouyinSettlementSensor(
+            task_id="t", settlement_date=today_in_shanghai(), not_before=timedelta(0)
+        )
+        assert today.poke({}) is False
+
+    def test_settlement_sensor_does_not_call_the_api_before_15h_next_day(self, shop, in_memory_tokens):
+        shop.reset_stats()
+        sensor = DouyinSettlementSensor(task_id="t", settlement_date=today_in_shanghai())
+        assert sensor.poke({}) is False
+        assert "order.getSettleBillDetailV3" not in shop.stats()["requests_by_method"]
+
+
+class TestTrigger:
+    def test_trigger_carries_only_the_conn_id_and_plain_parameters(self):
+        trigger = DouyinConditionTrigger(
+            check="low_stock", conn_id=CONN_ID, params={"threshold": 5}, poke_interval=3
+        )
+        path, kwargs = trigger.serialize()
+        assert path == "airflow_provider_douyin.triggers.shop.DouyinConditionTrigger"
+        assert kwargs == {
+            "check": "low_stock",
+            "conn_id": CONN_ID,
+            "params": {"threshold": 5},
+            "poke_interval": 3,
+            "deadline": None,
+        }
+        json.dumps(kwargs)
+
+    async def _first_event(self, trigger: DouyinConditionTrigger) -> dict:
+        return (await trigger.run().__anext__()).payload
+
+    def test_trigger_never_creates_a_token_and_reports_auth_expired(self, shop, in_memory_tokens):
+        import asyncio
+
+        trigger = DouyinConditionTrigger(check="low_stock", conn_id=CONN_ID, params={"threshold": 10})
+        event = asyncio.run(self._first_event(trigger))
+        assert event["status"] == "auth_expired"
+        assert "token.create" not in shop.stats()["requests_by_method"]
+
+
+class TestDagRuns:
+    def test_deferrable_sensors_fire_through_their_trigger(self, shop, fresh_token_variable):
+        now = datetime.now(timezone.utc)
+        sku = shop.truth("skus", shop_id=SHOP_ID)[1]
+        shop.set_stock(sku["id"], 1)
+        run = load_test_dags()["douyin_test_sensors_deferrable"].test(
+            run_conf={
+                "window_start": (now - timedelta(days=31)).isoformat(),
+                "window_end": now.isoformat(),
+                "settlement_date": days_ago_in_shanghai(3),
+                "threshold": 10,
+            }
+        )
+        assert task_states(run) == {"orders": "success", "settlement": "success", "low_stock": "success"}
+        low = xcom(run, "low_stock")
+        assert sorted((s["sku_id"], s["stock_num"]) for s in low) == low_stock_truth(shop, 10)
+        assert xcom(run, "settlement") == {"settlement_date": days_ago_in_shanghai(3)}
+
+    def test_deferrable_sensors_time_out_when_the_condition_never_holds(self, shop, fresh_token_variable):
+        now = datetime.now(timezone.utc)
+        run = load_test_dags()["douyin_test_sensors_deferrable"].test(
+            run_conf={
+                "window_start": (now - timedelta(days=60)).isoformat(),
+                "window_end": (now - timedelta(days=50)).isoformat(),
+                "settlement_date": today_in_shanghai(),
+                "threshold": 0,
+            }
+        )
+        assert task_states(run) == {"orders": "skipped", "settlement": "skipped", "low_stock": "skipped"}
+
+    def test_orders_sensor_in_reschedule_mode(self, shop, fresh_token_variable):
+        now = datetime.now(timezone.utc)
+        run = load_test_dags()["douyin_test_orders_reschedule"].test(
+            run_conf={"window_start": (now - timedelta(days=31)).isoformat(), "window_end": now.isoformat()}
+        )
+        assert task_states(run) == {"orders": "success"}
+
+    def test_tokens_round_trip_through_the_variable_store(self, shop, fresh_token_variable):
+        from airflow.models.variable import Variable as VariableModel  # the metadata DB itself, not a task
+
+        run = load_test_dags()["douyin_test_tokens"].test()
+        assert task_states(run) == {"refresh": "success", "read_with_stored_token": "success"}
+        # The second task used the pair the first stored: one token.create for the whole run.
+        assert shop.stats()["requests_by_method"]["token.create"] == 1
+
+        stored = json.loads(VariableModel.get(fresh_token_variable))
+        assert {"access_token", "refresh_token", "access_expires_at", "refresh_expires_at"} <= stored.keys()
+        assert stored["access_expires_at"] > datetime.now(timezone.utc).timestamp() + 6 * 86400
+        assert stored["refresh_expires_at"] > stored["access_expires_at"]
+
+        pushed = xcom(run, "refresh")
+        assert pushed["rotated"] is True
+        assert stored["access_token"] not in json.dumps(pushed)
+        assert stored["refresh_token"] not in json.dumps(pushed)
+
+
+def test_two_workers_refreshing_at_once_end_with_one_newest_pair(douyin_sandbox_factory):
+    """The 31012 race: two processes' clients (separate locks) share one store and refresh together."""
+    server = douyin_sandbox_factory(orders=50, access_ttl=600, rotation_window=3600, refresh_hold_ms=300)
+    store = InMemoryTokenStore()
+
+    def client(worker: str) -> DoudianShopClient:
+        return DoudianShopClient(
+            app_key=SANDBOX_APP_KEY,
+            app_secret=SANDBOX_APP_SECRET,
+            base_url=server.url,
+            shop_id=str(SHOP_ID),
+            qps=100,
+            token_store=store,
+            token_lock_key=worker,  # separate workers do not share an in-process lock
+        )
+
+    first, second = client("worker-1"), client("worker-2")
+    first.call("product.listV2", {"page": 1, "size": 1})
+    original = store.load()
+    barrier = threading.Barrier(2)
+    results: dict[str, Any] = {}
+
+    def refresh(name: str, c: DoudianShopClient) -> None:
+        barrier.wait()
+        try:
+            results[name] = c.tokens.refresh(force=True)
+        except Exception as err:  # surfaced by the assertion below
+            results[name] = err
+
+    threads = [threading.Thread(target=refresh, args=(n, c)) for n, c in (("a", first), ("b", second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    newest = store.load()
+    assert results["a"] == results["b"] == newest, results
+    assert newest.refresh_token != original.refresh_token
+    assert server.stats()["refreshes"]["concurrent"] >= 1
+    # Both workers go on working with the newest pair.
+    assert first.call("product.listV2", {"page": 1, "size": 1})["total"] > 0
+    assert second.call("product.listV2", {"page": 1, "size": 1})["total"] > 0
