@@ -258,7 +258,11 @@ class StreamReader:
     def _plan_page_slices(self, window: Window) -> None:
         probe = self._request(self._page_params(window.start, window.end, self.stream.paging.first_page, 1))
         total = int(probe.get("total") or 0) if isinstance(probe, Mapping) else 0
-        parts = min(self.max_slices, max(1, math.ceil(total / self.slice_records)))
+        # Enough slices that every worker stays busy to the end (records cluster in time, so
+        # equal-time slices are unequal in size), but never slices under ~5 pages.
+        page_size = self.stream.paging.page_size
+        spread = min(4 * self.max_workers, math.ceil(total / (5 * page_size)))
+        parts = min(self.max_slices, max(1, math.ceil(total / self.slice_records), spread))
         slices = window.split(parts) if total else []
         log.info(
             "Stream %s window %s..%s holds ~%d records; reading %d slices",
