@@ -49,7 +49,7 @@ def airflow_env(home: Path, sandbox_url: str, warehouse: Path) -> dict[str, str]
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT": json.dumps(
                 {
                     "conn_type": "douyin_shop",
@@ -71,7 +71,8 @@ def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True)
 
 
-def run_example_dags(env: dict[str, str], *, days: int) -> list[tuple[str, bool, float]]:
+def run_example_dags(env: dict[str, str], *, days: int, logs: Path) -> list[tuple[str, bool, float]]:
+    """Run each example DAG; keep each run's full output in ``logs`` for inspection (and secret scans)."""
     now = datetime.now(timezone.utc)
     window = {"window_start": (now - timedelta(days=days + 1)).isoformat(), "window_end": now.isoformat()}
     bill_day = (now + timedelta(hours=8) - timedelta(days=3)).date().isoformat()
@@ -85,6 +86,7 @@ def run_example_dags(env: dict[str, str], *, days: int) -> list[tuple[str, bool,
     for dag_id, conf in runs:
         started = time.monotonic()
         proc = airflow(env, "dags", "test", dag_id, "--conf", json.dumps(conf))
+        (logs / f"{dag_id}.log").write_text(proc.stdout + proc.stderr)
         ok = proc.returncode == 0  # `airflow dags test` exits with "DagRun failed" otherwise
         results.append((dag_id, ok, time.monotonic() - started))
         print(f"  {dag_id:<28} {'ok' if ok else 'FAILED'}  ({time.monotonic() - started:.0f}s)", flush=True)
@@ -106,7 +108,7 @@ def truth_counts(server: SandboxServer) -> dict[str, int]:
 
 def report(warehouse: Path, expected: dict[str, int]) -> bool:
     db = sqlite3.connect(warehouse)
-    print("\nRows landed in", warehouse.relative_to(ROOT))
+    print("\nRows landed in", warehouse)
     print(f"  {'table':<22}{'landed':>10}{'sandbox':>10}")
     exact = True
     for table in TABLES:
@@ -133,11 +135,15 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--workdir", type=Path, default=ROOT / ".demo", help="Airflow home, logs and the SQLite file"
+    )
     args = parser.parse_args()
 
-    demo = ROOT / ".demo"
-    home, warehouse = demo / "airflow", demo / "douyin.db"
-    home.mkdir(parents=True, exist_ok=True)
+    demo = args.workdir.resolve()
+    home, warehouse, logs = demo / "airflow", demo / "douyin.db", demo / "logs"
+    for folder in (home, logs):
+        folder.mkdir(parents=True, exist_ok=True)
     with SandboxServer(SandboxConfig(orders=args.orders, days=args.days, seed=args.seed)) as server:
         print(
             f"douyin-sandbox on {server.url}: {args.orders} orders over {args.days} days (seed {args.seed})"
@@ -152,7 +158,7 @@ def main() -> int:
         for pool, slots in (("douyin_api", 4), ("douyin_token", 1)):
             airflow(env, "pools", "set", pool, str(slots), "Douyin demo")
         print("Running the example DAGs with `airflow dags test`:")
-        results = run_example_dags(env, days=args.days)
+        results = run_example_dags(env, days=args.days, logs=logs)
         exact = report(warehouse, truth_counts(server))
     ok = all(ok for _, ok, _ in results) and exact
     print("\nDemo", "succeeded: every table equals the sandbox's ground truth." if ok else "FAILED.")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,58 @@ def _memory_filesystem() -> None:
     from airflow.sdk.io.store import attach
 
     attach("memory", fs=fsspec.filesystem("memory"))
+
+
+SECRET_PATTERNS = (
+    re.compile(re.escape("2ad2355c-01d0-11f8-91dc-05a8cd1054b1")),  # the sandbox app_secret
+    re.compile(r"\b(?:act|rft)\.[a-z0-9]{40}\b"),  # every access/refresh token the sandbox issues
+)
+
+
+class SecretScan(logging.Handler):
+    """Sees every log record of the whole suite, at DEBUG, and remembers any that carries a secret."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.leaks: list[str] = []
+        self.records = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records += 1
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose args do not format is still scanned as raw text
+            text = f"{record.msg} {record.args}"
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        if any(p.search(text) for p in SECRET_PATTERNS):
+            self.leaks.append(f"{record.name}: {text[:300]}")
+
+
+SECRET_SCAN = SecretScan()
+
+
+@pytest.fixture(autouse=True)
+def _scan_logs_for_secrets():
+    """Airflow reconfigures logging during dag.test(), so the handler is re-attached for every test."""
+    root = logging.getLogger()
+    if SECRET_SCAN not in root.handlers:
+        root.addHandler(SECRET_SCAN)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    yield
+    root.setLevel(previous)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.ensure_newline()
+    if SECRET_SCAN.leaks:
+        session.exitstatus = 1
+        if reporter:
+            reporter.write_line(f"SECRET LEAK in {len(SECRET_SCAN.leaks)} log records:", red=True)
+            for leak in SECRET_SCAN.leaks[:20]:
+                reporter.write_line(f"  {leak}")
+    elif reporter:
+        reporter.write_line(f"secret scan: {SECRET_SCAN.records} log records, no app_secret or token value")

@@ -1,0 +1,39 @@
+"""The example DAGs, end to end with `airflow dags test` against the sandbox (the demo does exactly this)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, SECRET_PATTERNS
+
+TABLES = ("orders", "order_items", "products", "skus", "after_sales", "settlements", "account_flows")
+
+
+def test_every_example_dag_lands_exactly_the_sandbox_truth(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--orders", "1500", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-5000:]
+    for dag_id in ("douyin_orders_hourly", "douyin_products_daily", "douyin_settlements_daily"):
+        assert f"{dag_id}" in output and "FAILED" not in output
+    # Table lines read "douyin_<table>  <landed>  <sandbox>": landed must equal the truth, non-zero.
+    for table in TABLES:
+        line = next(line for line in output.splitlines() if line.strip().startswith(f"douyin_{table} "))
+        landed, truth = (int(v) for v in line.split()[1:3])
+        assert landed == truth > 0, line
+
+    logs = list((tmp_path / "logs").glob("*.log"))
+    assert len(logs) == 4
+    for log_file in logs:
+        text = log_file.read_text()
+        assert "DagRun Finished" in text or "state=success" in text, log_file.name
+        leaked = [p.pattern for p in SECRET_PATTERNS if p.search(text)]
+        assert not leaked, f"{log_file.name} shows a secret: {leaked}"
