@@ -271,3 +271,57 @@ def test_two_workers_refreshing_at_once_end_with_one_newest_pair(douyin_sandbox_
     # Both workers go on working with the newest pair.
     assert first.call("product.listV2", {"page": 1, "size": 1})["total"] > 0
     assert second.call("product.listV2", {"page": 1, "size": 1})["total"] > 0
+
+
+def test_mapped_sql_and_storage_operators_land_the_window_exactly(
+    shop, fresh_token_variable, tmp_path, monkeypatch
+):
+    import gzip
+
+    from airflow.models.asset import AssetEvent
+    from airflow.sdk import BaseHook
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DOUYIN_TEST_TARGET", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "t.db")})
+    )
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now - timedelta(days=31)
+    run = load_test_dags()["douyin_test_transfers"].test(
+        run_conf={
+            "window_start": start.isoformat(),
+            "window_end": now.isoformat(),
+            "parts": 3,
+            "path": f"file://{tmp_path}/lake",
+        }
+    )
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    assert states == {
+        ("windows", -1): "success",
+        ("orders_to_sql", 0): "success",
+        ("orders_to_sql", 1): "success",
+        ("orders_to_sql", 2): "success",
+        ("orders_to_storage", -1): "success",
+    }
+    truth = {o["order_id"]: o["update_time"] for o in shop.truth("orders", shop_id=SHOP_ID)}
+    landed = dict(
+        BaseHook.get_hook("douyin_test_target").get_records("SELECT order_id, update_time FROM douyin_orders")
+    )
+    assert landed == truth
+
+    (manifest_path,) = (tmp_path / "lake" / "douyin_orders").glob("*/*/_manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["rows"] == len(truth)
+    rows = []
+    for part in manifest["files"]:
+        with gzip.open(manifest_path.parent / part["path"], "rt") as lines:
+            rows.extend(json.loads(line) for line in lines)
+    assert {r["order_id"]: r["update_time"] for r in rows} == truth
+
+    # One asset event per task instance, carrying row counts and the window it covered.
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
+        extras = [e.extra for e in events]
+    assert len(extras) == 4
+    assert all({"rows", "window_start", "window_end", "conn_id"} <= e.keys() for e in extras)
+    assert sum(e["rows"]["orders"] for e in extras) >= 2 * len(truth)

@@ -14,6 +14,11 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.operators.tokens import DouyinTokenRefreshOperator
+from airflow_provider_douyin.operators.transfer import (
+    DouyinToSqlOperator,
+    DouyinToStorageOperator,
+    stream_asset,
+)
 from airflow_provider_douyin.sensors.shop import (
     DouyinLowStockSensor,
     DouyinOrdersSensor,
@@ -76,3 +81,45 @@ with DAG("douyin_test_tokens", schedule=None, start_date=START) as tokens:
         return int(DouyinShopHook().call("product.listV2", {"page": 1, "size": 1})["total"])
 
     DouyinTokenRefreshOperator(task_id="refresh", force=True) >> read_with_stored_token()
+
+with DAG(
+    "douyin_test_transfers",
+    schedule=None,
+    start_date=START,
+    params={
+        "window_start": None,
+        "window_end": None,
+        "parts": 3,
+        "path": None,
+    },
+) as transfers:
+
+    @task
+    def windows(params: dict) -> list[dict]:
+        """Split the requested window into parts, one mapped task instance each."""
+        start = pendulum.parse(params["window_start"])
+        step = (pendulum.parse(params["window_end"]) - start) / params["parts"]
+        return [
+            {
+                "window_start": (start + step * i).isoformat(),
+                "window_end": (start + step * (i + 1)).isoformat(),
+            }
+            for i in range(params["parts"])
+        ]
+
+    # partial() does not run __init__ at parse time, so mapped tasks name their outlet explicitly.
+    DouyinToSqlOperator.partial(
+        task_id="orders_to_sql",
+        stream="orders",
+        sql_conn_id="douyin_test_target",
+        safety_lag=0,
+        outlets=[stream_asset("orders")],
+    ).expand_kwargs(windows())
+    DouyinToStorageOperator(
+        task_id="orders_to_storage",
+        stream="orders",
+        path="{{ params.path }}",
+        window_start="{{ params.window_start }}",
+        window_end="{{ params.window_end }}",
+        safety_lag=0,
+    )
