@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -108,11 +109,23 @@ class SqlLanding(LoggingMixin):
         return self._dialect_name or self.hook.dialect_name
 
     # -- connection helpers ------------------------------------------------------------------
-    def _connect(self) -> Any:
+    @contextmanager
+    def _cursor(self) -> Iterator[tuple[Any, Any, LandingDialect]]:
+        """A manual-commit connection, one cursor and the dialect; rolled back on error, always closed."""
         conn = self.hook.get_conn()
-        if self.hook.supports_autocommit:
-            self.hook.set_autocommit(conn, False)
-        return conn
+        try:
+            if self.hook.supports_autocommit:
+                self.hook.set_autocommit(conn, False)
+            cur = conn.cursor()
+            try:
+                yield conn, cur, self._dialect_for(conn)
+            finally:
+                cur.close()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
 
     def _dialect_for(self, conn: Any) -> LandingDialect:
         cls = dialect_class(self.dialect_name)
@@ -124,45 +137,34 @@ class SqlLanding(LoggingMixin):
 
         Existing columns are never altered or dropped. A missing primary-key column is an error.
         """
-        conn = self._connect()
-        try:
-            dialect = self._dialect_for(conn)
+        with self._cursor() as (conn, cur, dialect):
             target = dialect.qualified(self.table_name, self.schema)
             ddl = dialect.create_table_sql(target, self.table.columns, self.table.primary_key)
-            cur = conn.cursor()
+            self.log.debug("ensure_table %s: %s", self.table_name, ddl)
             try:
-                self.log.debug("ensure_table %s: %s", self.table_name, ddl)
-                try:
-                    cur.execute(ddl)
-                    conn.commit()
-                except Exception:
-                    # Two workers racing on CREATE TABLE IF NOT EXISTS can still collide in
-                    # Postgres (pg_type unique violation); the table exists afterwards either way.
-                    conn.rollback()
-                    cur.execute(ddl)
-                    conn.commit()
-                cur.execute(dialect.probe_sql(target))
-                existing = {d[0].lower() for d in cur.description or ()}
-                cur.fetchall()
+                cur.execute(ddl)
                 conn.commit()
-                for column in self.table.columns:
-                    if column.name.lower() in existing:
-                        continue
-                    if column.name in self.table.primary_key:
-                        raise ValueError(
-                            f"table {self.table_name!r} exists without primary-key column "
-                            f"{column.name!r}; migrate or drop it"
-                        )
-                    self.log.info("Adding column %r to %s", column.name, self.table_name)
-                    cur.execute(dialect.add_column_sql(target, column))
-                    conn.commit()
-            finally:
-                cur.close()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
+            except Exception:
+                # Two workers racing on CREATE TABLE IF NOT EXISTS can still collide in
+                # Postgres (pg_type unique violation); the table exists afterwards either way.
+                conn.rollback()
+                cur.execute(ddl)
+                conn.commit()
+            cur.execute(dialect.probe_sql(target))
+            existing = {d[0].lower() for d in cur.description or ()}
+            cur.fetchall()
+            conn.commit()
+            for column in self.table.columns:
+                if column.name.lower() in existing:
+                    continue
+                if column.name in self.table.primary_key:
+                    raise ValueError(
+                        f"table {self.table_name!r} exists without primary-key column "
+                        f"{column.name!r}; migrate or drop it"
+                    )
+                self.log.info("Adding column %r to %s", column.name, self.table_name)
+                cur.execute(dialect.add_column_sql(target, column))
+                conn.commit()
 
     # -- upsert ------------------------------------------------------------------------------
     def _prepare(self, batch: Sequence[Mapping[str, Any]], offset: int = 0) -> list[tuple[Any, ...]]:
@@ -234,36 +236,25 @@ class SqlLanding(LoggingMixin):
     def upsert(self, rows: Iterable[Mapping[str, Any]]) -> UpsertResult:
         """Upsert ``rows`` (dicts keyed by column name) batch by batch; see the module docstring."""
         received = written = batches = 0
-        conn = self._connect()
-        try:
-            dialect = self._dialect_for(conn)
+        with self._cursor() as (conn, cur, dialect):
             target = dialect.qualified(self.table_name, self.schema, with_params=True)
             statements = dialect.upsert_statements(
                 target, self._columns, self.table.primary_key, self.table.version_column
             )
-            cur = conn.cursor()
-            try:
-                for batch in self._batches(rows, self.batch_size):
-                    prepared = self._prepare(batch, offset=received)
-                    for sql, to_params in statements:
-                        self._executemany(cur, sql, [to_params(r) for r in prepared])
-                    conn.commit()
-                    received += len(batch)
-                    written += len(prepared)
-                    batches += 1
-                    self.log.debug(
-                        "%s batch %d: %d rows received, %d written after dedupe (%d so far)",
-                        self.table_name,
-                        batches,
-                        len(batch),
-                        len(prepared),
-                        written,
-                    )
-            finally:
-                cur.close()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
+            for batch in self._batches(rows, self.batch_size):
+                prepared = self._prepare(batch, offset=received)
+                for sql, to_params in statements:
+                    self._executemany(cur, sql, [to_params(r) for r in prepared])
+                conn.commit()
+                received += len(batch)
+                written += len(prepared)
+                batches += 1
+                self.log.debug(
+                    "%s batch %d: %d rows received, %d written after dedupe (%d so far)",
+                    self.table_name,
+                    batches,
+                    len(batch),
+                    len(prepared),
+                    written,
+                )
         return UpsertResult(rows_received=received, rows_written=written, batches=batches)
