@@ -9,11 +9,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_douyin.client import DoudianShopClient, InMemoryTokenStore
-from airflow_provider_douyin.hooks.token_store import token_variable_key
 from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from airflow_provider_douyin.sensors.shop import (
     DouyinLowStockSensor,
@@ -21,9 +19,8 @@ from airflow_provider_douyin.sensors.shop import (
     DouyinSettlementSensor,
 )
 from airflow_provider_douyin.triggers.shop import DouyinConditionTrigger
+from tests.airflow.conftest import CONN_ID, SHOP_ID
 
-SHOP_ID = 1000001
-CONN_ID = "douyin_shop_default"
 DAG_FILE = Path(__file__).parent / "dag_files" / "douyin_test_dags.py"
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -33,42 +30,6 @@ def load_test_dags() -> dict[str, DAG]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return {d.dag_id: d for d in vars(module).values() if isinstance(d, DAG)}
-
-
-@pytest.fixture
-def shop(douyin_sandbox_factory, monkeypatch):
-    server = douyin_sandbox_factory(orders=300, seed=21)
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{CONN_ID.upper()}",
-        json.dumps(
-            {
-                "conn_type": "douyin_shop",
-                "host": server.url,
-                "login": SANDBOX_APP_KEY,
-                "password": SANDBOX_APP_SECRET,
-                "extra": {"shop_id": str(SHOP_ID), "qps": 200},
-            }
-        ),
-    )
-    return server
-
-
-@pytest.fixture
-def fresh_token_variable(airflow_db):
-    """Each test gets a new sandbox, whose tokens no earlier run stored."""
-    from airflow.models.variable import Variable as VariableModel  # the metadata DB itself, not a task
-
-    VariableModel.delete(token_variable_key(CONN_ID))
-    yield token_variable_key(CONN_ID)
-    VariableModel.delete(token_variable_key(CONN_ID))
-
-
-@pytest.fixture
-def in_memory_tokens(monkeypatch):
-    """Poke tests call sensors outside a task, where Variables cannot be written."""
-    store = InMemoryTokenStore()
-    monkeypatch.setattr("airflow_provider_douyin.hooks.shop.VariableTokenStore", lambda conn_id: store)
-    return store
 
 
 def task_states(dag_run: Any) -> dict[str, str]:

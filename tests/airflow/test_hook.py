@@ -1,0 +1,42 @@
+"""DouyinShopHook against the sandbox, as the UI's Test button and a task use it."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_douyin.client import DouyinRequestError
+from airflow_provider_douyin.hooks.shop import DouyinShopHook
+from airflow_provider_douyin.sandbox import SANDBOX_APP_SECRET
+from tests.airflow.conftest import CONN_ID, shop_connection
+
+WRONG_SECRET = "0000aaaa-1111-2222-3333-444455556666"
+
+
+def test_test_connection_gets_a_token_and_reads_one_product(shop, in_memory_tokens):
+    ok, message = DouyinShopHook(CONN_ID).test_connection()
+    products = len(shop.truth("products", shop_id=1000001))
+    assert (ok, message) == (True, f"Connected to shop 1000001; {products} products visible")
+    assert shop.stats()["requests_by_method"] == {"token.create": 1, "product.listV2": 1}
+
+
+def test_test_connection_reports_a_wrong_secret_with_code_and_log_id(shop, in_memory_tokens, monkeypatch):
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", shop_connection(shop.url, password=WRONG_SECRET))
+    ok, message = DouyinShopHook(CONN_ID).test_connection()
+    assert ok is False
+    assert "code=40003" in message and "isv.signature-invalid" in message and "log_id=" in message
+    assert WRONG_SECRET not in message and SANDBOX_APP_SECRET not in message
+
+
+def test_call_returns_exact_int64_ids(shop, in_memory_tokens):
+    data = DouyinShopHook(CONN_ID).call("product.listV2", {"page": 1, "size": 5})
+    truth_ids = {p["product_id"] for p in shop.truth("products", shop_id=1000001)}
+    ids = [p["product_id"] for p in data["data"]]
+    assert all(isinstance(i, int) and i > 2**53 for i in ids)
+    assert set(ids) <= truth_ids
+
+
+def test_a_permanent_api_error_is_typed_and_names_the_sub_code(shop, in_memory_tokens):
+    with pytest.raises(DouyinRequestError) as err:
+        DouyinShopHook(CONN_ID).call("order.searchList", {"page": 0, "size": 500, "update_time_start": 0})
+    assert err.value.code == 40004 and err.value.log_id
+    assert err.value.sub_code.startswith("isv.parameter-invalid:")
