@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import requests
+import requests.adapters
 
 from airflow_provider_douyin.client.errors import (
     DouyinError,
@@ -96,7 +97,7 @@ class Transport:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._owns_session = session is None
-        self._session = session or requests.Session()
+        self._session = session or _pooled_session()
         self._sleep = sleep
 
     def request(
@@ -196,6 +197,19 @@ class _RedactQueryFilter(logging.Filter):
         if isinstance(record.args, tuple):
             record.args = tuple(_redact(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
+
+
+POOL_SIZE = 32
+"""Connections kept per host: the stream reader calls from many threads through one session,
+and urllib3's default of 10 would drop and reopen connections beyond ten concurrent calls."""
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueryFilter())
