@@ -191,7 +191,7 @@ def table_snapshot(hook: Any, table: str, prefix: str) -> list[tuple]:
 
 @pytest.mark.parametrize("order", [("a", "b", "c"), ("c", "a", "b", "a"), ("b", "c", "c", "a")])
 def test_reruns_and_overlapping_windows_in_any_order_leave_identical_tables(
-    douyin_sandbox_factory, sqlite_hook, order
+    douyin_sandbox_factory, sql_hook, order
 ):
     server = douyin_sandbox_factory(orders=400, seed=3)
     wait_past(SAFETY_LAG)
@@ -203,9 +203,9 @@ def test_reruns_and_overlapping_windows_in_any_order_leave_identical_tables(
         "c": Window(end - 20 * DAY, end - 5 * DAY),  # overlaps both
     }
     for key in ("a", "b", "c"):
-        sync(client, sqlite_hook, "orders", windows[key], "ref_")
+        sync(client, sql_hook, "orders", windows[key], "ref_")
     for key in order:
-        sync(client, sqlite_hook, "orders", windows[key], "run_")
+        sync(client, sql_hook, "orders", windows[key], "run_")
     for table in ("orders", "order_items"):
-        assert table_snapshot(sqlite_hook, table, "run_") == table_snapshot(sqlite_hook, table, "ref_")
-    assert_exact(server, sqlite_hook, "run_", ["orders", "order_items"])
+        assert table_snapshot(sql_hook, table, "run_") == table_snapshot(sql_hook, table, "ref_")
+    assert_exact(server, sql_hook, "run_", ["orders", "order_items"])
