@@ -16,7 +16,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_douyin.client.shop import DoudianShopClient
-from airflow_provider_douyin.client.tokens import TokenStore
+from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenStore
 from airflow_provider_douyin.hooks.token_store import VariableTokenStore
 from airflow_provider_douyin.streams.catalog import get_stream
 from airflow_provider_douyin.streams.reader import StreamReader
@@ -179,6 +179,9 @@ class DouyinShopHook(BaseHook):
 
     @cached_property
     def client(self) -> DoudianShopClient:
+        return self._make_client(self.token_store, token_refresh=self.token_refresh)
+
+    def _make_client(self, token_store: TokenStore, *, token_refresh: bool) -> DoudianShopClient:
         cfg = self.config
         return DoudianShopClient(
             app_key=cfg.app_key,
@@ -190,10 +193,10 @@ class DouyinShopHook(BaseHook):
             sign_method=cfg.sign_method,
             qps=cfg.qps,
             timeout=(min(10.0, cfg.timeout), cfg.timeout),
-            token_store=self.token_store,
+            token_store=token_store,
             secret_masker=mask_secret,
             label=f"connection {cfg.conn_id!r}",
-            token_refresh=self.token_refresh,
+            token_refresh=token_refresh,
         )
 
     def get_conn(self) -> DoudianShopClient:
@@ -257,9 +260,21 @@ class DouyinShopHook(BaseHook):
         return sorted(low, key=lambda s: (s["stock_num"], s["sku_id"]))
 
     def test_connection(self) -> tuple[bool, str]:
-        """Obtain a token and make one cheap read, so the UI's Test button proves the whole chain."""
+        """Obtain a token and make one cheap read, so the UI's Test button proves the whole chain.
+
+        The button runs outside a task, where Variables cannot be written, so the check uses a
+        throwaway copy of the stored pair. A self-use app may create a token for it; a tool
+        app's refresh token is never rotated here, because the rotated pair could not be kept.
+        """
         try:
-            data = self.call("product.listV2", {"page": 1, "size": 1})
+            try:
+                stored = self.token_store.load()
+            except Exception:  # an unreadable store only means the check starts without a token
+                stored = None
+            probe = self._make_client(
+                InMemoryTokenStore(stored), token_refresh=self.config.auth_mode == "self"
+            )
+            data = probe.call("product.listV2", {"page": 1, "size": 1})
         except Exception as err:  # the UI shows the message; typed errors carry code/sub_code/log_id
             return False, str(err)
         total = data.get("total") if isinstance(data, Mapping) else None

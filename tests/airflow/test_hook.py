@@ -19,6 +19,24 @@ def test_test_connection_gets_a_token_and_reads_one_product(shop, in_memory_toke
     assert shop.stats()["requests_by_method"] == {"token.create": 1, "product.listV2": 1}
 
 
+def test_test_connection_never_writes_the_token_store(shop, in_memory_tokens):
+    """Outside a task Variables cannot be written: the Test button must not try."""
+    assert DouyinShopHook(CONN_ID).test_connection()[0] is True
+    assert in_memory_tokens.load() is None
+
+
+def test_test_connection_of_a_tool_app_never_rotates_its_refresh_token(shop, in_memory_tokens, monkeypatch):
+    extra = {
+        "shop_id": "1000001",
+        "auth_mode": "code",
+        "refresh_token": "rft.bootstrap-token-from-oauth-0000",
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", shop_connection(shop.url, extra=extra))
+    ok, message = DouyinShopHook(CONN_ID).test_connection()
+    assert ok is False and "DouyinTokenRefreshOperator" in message
+    assert "token.refresh" not in shop.stats()["requests_by_method"]
+
+
 def test_test_connection_reports_a_wrong_secret_with_code_and_log_id(shop, in_memory_tokens, monkeypatch):
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", shop_connection(shop.url, password=WRONG_SECRET))
     ok, message = DouyinShopHook(CONN_ID).test_connection()
