@@ -328,7 +328,7 @@ class StreamReader:
                 if fresh:
                     self._emit(fresh)
             elif high - low <= 1:
-                self._read_second_by_offset(second, already, tiebreak_range=(low, high))
+                found |= self._read_second_by_offset(second, already, tiebreak_range=(low, high))
             else:
                 times = sorted(parse_time(lookup(r, tiebreak.field), "epoch") for r in records)
                 middle = min(max(times[len(times) // 2], low + 1), high - 1)
@@ -339,8 +339,11 @@ class StreamReader:
 
     def _read_second_by_offset(
         self, second: int, already: set[tuple], tiebreak_range: tuple[int, int] | None = None
-    ) -> None:
-        """Last resort for records identical in every filterable time: offset passes until stable."""
+    ) -> set[tuple]:
+        """Last resort for records identical in every filterable time: offset passes until stable.
+
+        Returns the keys of the stable pass, so a caller bisecting the second can count them.
+        """
         paging = self.stream.paging
         extra = {}
         if tiebreak_range is not None:
@@ -375,7 +378,7 @@ class StreamReader:
                 page += 1
             already |= seen
             if len(set(totals)) == 1 and len(seen) >= totals[0]:
-                return
+                return seen
             log.info("Stream %s: second %d changed while paging; reading it again", self.stream.name, second)
         raise StreamReadError(
             f"{self.stream.method}: records inside second {second} kept changing over "
