@@ -22,6 +22,7 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "0Fq9gL9xOQ7oYVZ8cKq1VYgm2cN5
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 AIRFLOW_HOME.mkdir(exist_ok=True)
 
+from airflow_provider_douyin.sandbox import SANDBOX_APP_SECRET  # noqa: E402
 from tests.dbs import mysql_hook, postgres_hook, sql_hook, sqlite_hook  # noqa: E402, F401  (shared fixtures)
 
 
@@ -48,7 +49,7 @@ def _memory_filesystem() -> None:
 
 
 SECRET_PATTERNS = (
-    re.compile(re.escape("2ad2355c-01d0-11f8-91dc-05a8cd1054b1")),  # the sandbox app_secret
+    re.compile(re.escape(SANDBOX_APP_SECRET)),
     re.compile(r"\b(?:act|rft)\.[a-z0-9]{40}\b"),  # every access/refresh token the sandbox issues
 )
 
