@@ -106,6 +106,25 @@ class DouyinTokenRaceError(DouyinError):
     """Another worker refreshed the same token concurrently (31012); re-read the store and retry."""
 
 
+class DouyinDeadlineError(DouyinTransientError):
+    """One HTTP attempt exceeded its total deadline (connect + headers + body), however slowly bytes came."""
+
+
+class DouyinResponseShapeError(DouyinTransientError):
+    """A success envelope whose ``data``, record list or ``total`` is missing, null or of the wrong type.
+
+    Retryable: a gateway under load answers like this, and treating it as "no rows" would lose records.
+    """
+
+
+class DouyinRecordError(DouyinError):
+    """A record value cannot be landed as declared (wrong type, out of range, missing key)."""
+
+
+class DouyinIncompleteReadError(DouyinError):
+    """The records read for a window cannot be reconciled with the totals the API reported."""
+
+
 _HINTS: dict[str, str] = {
     "isv.signature-invalid": "Check app_secret and sign_method for this app_key.",
     "isv.timestamp-invalid": "The worker clock differs from the gateway by more than 10 minutes.",

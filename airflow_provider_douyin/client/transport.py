@@ -89,10 +89,13 @@ class Transport:
         limiter: TokenBucket | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | tuple[float, float] = (5.0, 30.0),
+        deadline: float | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """``deadline``: total seconds one attempt may take, connect to last body byte."""
         self._protocol = protocol
+        self._deadline = deadline
         self._limiter = limiter
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
