@@ -3,13 +3,16 @@
 The class of an error decides what the caller does: retry with backoff (transient, throttled),
 refresh the token and retry once (auth), re-read the token store (token race), or stop and ask a
 human (reauthorization, request). Messages carry code, sub_code and log_id for support tickets and
-never a secret: nothing here ever sees a token or the app secret.
+never a secret: every text field is redacted when the error is built, because ``msg``/``sub_msg`` are
+copied from a gateway (or from requests/urllib3) that may echo the request's token and sign.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from airflow_provider_douyin.client.redaction import redact
 
 _BUSINESS_FAILED = "isv.business-failed:"
 _REAUTH_HINT = (
@@ -35,14 +38,14 @@ class DouyinError(Exception):
         http_status: int | None = None,
         hint: str = "",
     ) -> None:
-        self.msg = msg
-        self.method = method
+        self.msg = redact(msg)
+        self.method = redact(method)
         self.code = code
-        self.sub_code = sub_code
-        self.sub_msg = sub_msg
-        self.log_id = log_id
+        self.sub_code = redact(sub_code)
+        self.sub_msg = redact(sub_msg)
+        self.log_id = redact(log_id)
         self.http_status = http_status
-        self.hint = hint or self.default_hint
+        self.hint = redact(hint or self.default_hint)
         super().__init__(self._describe())
 
     def _describe(self) -> str:

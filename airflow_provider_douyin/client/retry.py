@@ -3,11 +3,14 @@
 Full-jitter backoff spreads retries of many workers hitting the same throttled app; the attempt and
 total-time bounds keep an Airflow task from hanging on a gateway outage. Only errors whose class says
 "retrying is safe" are retried; the last typed error is re-raised unchanged so callers can branch on it.
+
+tenacity's ``stop_before_delay`` alone bounds only when the last attempt *starts* (elapsed time plus
+the coming backoff), not how long that attempt then runs; :meth:`RetryPolicy.remaining` lets the
+transport cut each attempt's deadline to what is left, so attempts and waits together stay in budget.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,8 +18,9 @@ from dataclasses import dataclass
 import tenacity
 
 from airflow_provider_douyin.client.errors import DouyinError, DouyinThrottledError, DouyinTransientError
+from airflow_provider_douyin.client.redaction import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,9 @@ class RetryPolicy:
     """How often and how long to retry one API call (all times in seconds)."""
 
     max_attempts: int = 6
-    max_delay: float = 120.0
-    """Total budget: no retry is started if its backoff would end past this many seconds."""
+    max_delay: float = 300.0
+    """Total budget of one call in seconds, attempts and backoffs included: no retry starts if its
+    backoff would end past it, and the transport cuts the running attempt's deadline to what is left."""
     initial: float = 0.5
     maximum: float = 20.0
 
@@ -34,6 +39,10 @@ class RetryPolicy:
             raise ValueError("max_attempts must be at least 1")
         if min(self.max_delay, self.initial, self.maximum) < 0:
             raise ValueError("retry delays must not be negative")
+
+    def remaining(self, state: tenacity.RetryCallState) -> float:
+        """Seconds of the budget left for the call that ``state`` tracks."""
+        return self.max_delay - (time.monotonic() - state.start_time)
 
     def retrying(self, *, method: str, sleep: Callable[[float], None] = time.sleep) -> tenacity.Retrying:
         """A tenacity controller for one call of ``method``; ``sleep`` is injectable for tests."""

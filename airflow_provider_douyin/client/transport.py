@@ -1,4 +1,4 @@
-"""Platform-neutral HTTP transport: session, timeouts, pacing, retries and the flow log.
+"""Platform-neutral HTTP transport: session, deadlines, pacing, retries and the flow log.
 
 A :class:`PlatformProtocol` (Doudian today, open.douyin.com next) turns a method and params into a
 signed HTTP request and turns the decoded body into an :class:`ApiResponse` or a typed error; the
@@ -7,27 +7,39 @@ transport owns everything that is the same on both platforms.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+import socket
+import statistics
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import requests
 import requests.adapters
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_douyin.client.errors import (
+    DouyinDeadlineError,
     DouyinError,
     DouyinRequestError,
+    DouyinResponseShapeError,
     DouyinTransientError,
     http_error_class,
 )
 from airflow_provider_douyin.client.ratelimit import TokenBucket
+from airflow_provider_douyin.client.redaction import get_logger, install_filter
 from airflow_provider_douyin.client.retry import RetryPolicy
 
-flow_log = logging.getLogger("airflow_provider_douyin.client.flow")
+flow_log = get_logger("airflow_provider_douyin.client.flow")
+
+SUMMARY_INTERVAL = 60.0
+"""Seconds between the flow log's INFO summaries; the per-attempt lines are DEBUG."""
 
 PAGING_KEYS = ("page", "size", "page_num", "page_size", "count", "cursor", "cursor_id", "start_index")
 """Request params copied into the flow log so a slow or failing page can be located."""
@@ -80,7 +92,12 @@ class PlatformProtocol(Protocol):
 
 
 class Transport:
-    """Sends API calls for one protocol over one ``requests.Session``."""
+    """Sends API calls for one protocol over one ``requests.Session``.
+
+    ``deadline`` bounds each attempt (connect to last body byte) and is enforced only on sessions whose
+    adapter is a :class:`DeadlineAdapter` (the default session's is); ``retry.max_delay`` bounds the
+    whole call. ``clock`` (monotonic seconds) times latencies and the summary interval.
+    """
 
     def __init__(
         self,
@@ -92,8 +109,11 @@ class Transport:
         deadline: float | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``deadline``: total seconds one attempt may take, connect to last body byte."""
+        """``deadline``: total seconds one attempt may take, connect to last body byte (None: no limit)."""
+        if deadline is not None and deadline <= 0:
+            raise ValueError("deadline must be positive (or None for no total deadline)")
         self._protocol = protocol
         self._deadline = deadline
         self._limiter = limiter
@@ -102,64 +122,75 @@ class Transport:
         self._owns_session = session is None
         self._session = session or _pooled_session()
         self._sleep = sleep
+        self._clock = clock
+        self._summary = _FlowSummary(clock)
 
     def request(
         self, method: str, params: Mapping[str, Any] | None = None, *, access_token: str | None = None
     ) -> ApiResponse:
-        """Call ``method``, retrying transient and throttled failures per the retry policy."""
+        """Call ``method``, retrying transient and throttled failures within the retry policy's budget."""
+        self._summary.count_call()
         for attempt in self._retry.retrying(method=method, sleep=self._sleep):
             with attempt:
-                number = attempt.retry_state.attempt_number
-                response = replace(self._attempt(method, params, access_token, number), attempts=number)
+                state = attempt.retry_state
+                response = self._attempt(method, params, access_token, state)
         return response
 
     def close(self) -> None:
+        self._summary.emit()
         if self._owns_session:
             self._session.close()
 
     def _attempt(
-        self, method: str, params: Mapping[str, Any] | None, access_token: str | None, attempt: int
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        access_token: str | None,
+        state: Any,
     ) -> ApiResponse:
+        number = state.attempt_number
         waited = self._limiter.acquire() if self._limiter else 0.0
         call = self._protocol.prepare(method, params, access_token)
-        started = time.monotonic()
+        budget_left = self._retry.remaining(state)
+        deadline = budget_left if self._deadline is None else min(self._deadline, budget_left)
+        started = self._clock()
         try:
-            http_status, payload = self._send(method, call)
-            response = self._protocol.parse(method, http_status, payload)
+            http_status, payload = self._send(method, call, deadline)
+            response = replace(self._protocol.parse(method, http_status, payload), attempts=number)
         except DouyinError as exc:
-            self._log(method, params, attempt, started, waited, exc)
+            self._log(method, params, number, started, waited, exc)
             raise
-        self._log(method, params, attempt, started, waited, response)
+        self._log(method, params, number, started, waited, response)
         return response
 
-    def _send(self, method: str, call: HttpCall) -> tuple[int, Any]:
-        try:
-            resp = self._session.request(
-                call.http_method,
-                call.url,
-                params=list(call.params),
-                data=call.body,
-                headers=dict(call.headers),
-                timeout=self._timeout,
-            )
-            content = resp.content
-        except _TRANSIENT_NETWORK_ERRORS as exc:
-            raise DouyinTransientError(_describe(exc), method=method) from None
-        except requests.RequestException as exc:
-            raise DouyinRequestError(_describe(exc), method=method) from None
-        try:
-            return resp.status_code, json.loads(content)
-        except ValueError:
-            cls = http_error_class(resp.status_code) or (
-                DouyinTransientError if resp.status_code == 200 else DouyinRequestError
-            )
-            content_type = resp.headers.get("Content-Type") or "no content type"
-            raise cls(
-                f"response body is not valid JSON ({content_type}, {len(content)} bytes; "
-                "an HTML error page, a proxy error or a truncated response)",
+    def _send(self, method: str, call: HttpCall, deadline: float) -> tuple[int, Any]:
+        failure: DouyinError | None = None
+        with _AttemptDeadline(deadline) as guard:
+            try:
+                resp = self._session.request(
+                    call.http_method,
+                    call.url,
+                    params=list(call.params),
+                    data=call.body,
+                    headers=dict(call.headers),
+                    timeout=self._timeout,
+                )
+                content = resp.content
+            except _TRANSIENT_NETWORK_ERRORS as exc:
+                failure = DouyinTransientError(_describe(exc), method=method)
+            except requests.RequestException as exc:
+                failure = DouyinRequestError(_describe(exc), method=method)
+        # Raised outside the except blocks: a chained requests exception would carry the URL (and with
+        # it the token and sign) in ``__context__``.
+        if guard.aborted or (failure is not None and guard.expired):
+            # An aborted read may also end like a complete body (EOF), so its bytes are never trusted.
+            raise DouyinDeadlineError(
+                f"no complete response within the {deadline:.3g}s deadline (connect, headers and body)",
                 method=method,
-                http_status=resp.status_code,
-            ) from None
+            )
+        if failure is not None:
+            raise failure
+        return resp.status_code, _decode(method, resp, content)
 
     def _log(
         self,
@@ -170,6 +201,7 @@ class Transport:
         waited: float,
         outcome: ApiResponse | DouyinError,
     ) -> None:
+        latency = self._clock() - started
         paging = {key: params[key] for key in PAGING_KEYS if params and params.get(key) is not None}
         fields = {
             "method": method,
@@ -178,27 +210,247 @@ class Transport:
             "code": outcome.code,
             "sub_code": outcome.sub_code,
             "log_id": outcome.log_id,
-            "latency_ms": round((time.monotonic() - started) * 1000),
+            "latency_ms": round(latency * 1000),
             "throttle_wait_ms": round(waited * 1000),
             **paging,
         }
-        flow_log.info(" ".join(f"{key}={value}" for key, value in fields.items()), extra={"douyin": fields})
+        flow_log.debug(" ".join(f"{key}={value}" for key, value in fields.items()), extra={"douyin": fields})
+        self._summary.count_attempt(
+            retry=attempt > 1,
+            error=None if isinstance(outcome, ApiResponse) else type(outcome).__name__,
+            latency=latency,
+            throttle_wait=waited,
+        )
 
 
-def _redact(text: str) -> str:
+def _decode(method: str, resp: requests.Response, content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except RecursionError:
+        raise DouyinResponseShapeError(
+            f"response JSON is nested too deeply to decode ({len(content)} bytes)",
+            method=method,
+            http_status=resp.status_code,
+        ) from None
+    except ValueError:
+        cls = http_error_class(resp.status_code) or (
+            DouyinResponseShapeError if resp.status_code == 200 else DouyinRequestError
+        )
+        content_type = resp.headers.get("Content-Type") or "no content type"
+        raise cls(
+            f"response body is not valid JSON ({content_type}, {len(content)} bytes; "
+            "an HTML error page, a proxy error or a truncated response)",
+            method=method,
+            http_status=resp.status_code,
+        ) from None
+
+
+class _FlowSummary:
+    """Counts one transport's traffic and logs it at INFO at most every :data:`SUMMARY_INTERVAL`.
+
+    A line per attempt at INFO drowned task logs; the summary keeps what an operator looks for (how
+    many calls, which errors, how much retrying and throttling, how slow) at one line a minute.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._since = clock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._calls = 0
+        self._retries = 0
+        self._errors: Counter[str] = Counter()
+        self._throttle_wait = 0.0
+        self._latencies: list[float] = []
+
+    def count_call(self) -> None:
+        with self._lock:
+            self._calls += 1
+
+    def count_attempt(self, *, retry: bool, error: str | None, latency: float, throttle_wait: float) -> None:
+        with self._lock:
+            self._retries += retry
+            if error:
+                self._errors[error] += 1
+            self._throttle_wait += throttle_wait
+            self._latencies.append(latency)
+            due = self._clock() - self._since >= SUMMARY_INTERVAL
+        if due:
+            self.emit()
+
+    def emit(self) -> None:
+        """Log the counts since the last summary (nothing if there was no traffic) and start anew."""
+        with self._lock:
+            now = self._clock()
+            if not self._latencies and not self._calls:
+                self._since = now
+                return
+            errors = ", ".join(f"{name}={count}" for name, count in sorted(self._errors.items())) or "none"
+            latencies = self._latencies or [0.0]
+            fields = {
+                "calls": self._calls,
+                "attempts": len(self._latencies),
+                "retries": self._retries,
+                "errors": dict(self._errors),
+                "throttle_wait_ms": round(self._throttle_wait * 1000),
+                "latency_p50_ms": round(statistics.median(latencies) * 1000),
+                "latency_max_ms": round(max(latencies) * 1000),
+                "interval_s": round(now - self._since, 1),
+            }
+            self._since = now
+            self._reset()
+        flow_log.info(
+            "%(calls)d calls, %(attempts)d attempts (%(retries)d retries) in %(interval_s)ss; "
+            "throttle wait %(throttle_wait_ms)dms; latency p50 %(latency_p50_ms)dms "
+            "max %(latency_max_ms)dms; errors: %(errors_text)s",
+            {**fields, "errors_text": errors},
+            extra={"douyin_summary": fields},
+        )
+
+
+class _AttemptDeadline:
+    """Aborts the one connection an attempt uses once the attempt's total deadline has passed.
+
+    Why a watchdog that shuts the socket down rather than shorter socket timeouts: a socket timeout
+    bounds each ``recv`` only, so a server that sends a byte (of the headers or of the body) just
+    before every timeout keeps one attempt alive indefinitely, and the header phase happens inside
+    http.client where no timeout can be recomputed between reads. ``shutdown()`` from the timer
+    thread wakes the blocked ``recv`` in every phase (connect, TLS handshake, headers, body); the
+    request then fails, and :attr:`aborted` tells the transport the failure was the deadline.
+    The connection is known through the :class:`DeadlineAdapter`'s pools, which attach it when the
+    attempt takes it from the pool and detach it when it is returned (so a pooled connection that
+    another call reuses later is never touched).
+    """
+
+    _current = threading.local()
+    _RECHECK = 0.05
+    """While the socket is still being created there is nothing to shut down yet; look again soon."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = max(seconds, 0.0)
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._finished = False
+        self._timer: threading.Timer | None = None
+        self.expired = False
+        self.aborted = False
+
+    @classmethod
+    def current(cls) -> _AttemptDeadline | None:
+        return getattr(cls._current, "guard", None)
+
+    def __enter__(self) -> _AttemptDeadline:
+        _AttemptDeadline._current.guard = self
+        self._arm(self._seconds)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        _AttemptDeadline._current.guard = None
+        with self._lock:
+            self._finished = True
+            self._connection = None
+            if self._timer:
+                self._timer.cancel()
+
+    def attach(self, connection: Any) -> None:
+        with self._lock:
+            self._connection = connection
+        connection._douyin_deadline = self
+        if self.expired:
+            self._expire()
+
+    def detach(self, connection: Any) -> None:
+        with self._lock:
+            if self._connection is connection:
+                self._connection = None
+
+    def _arm(self, seconds: float) -> None:
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            if self._connection is None:
+                return
+            sock = getattr(self._connection, "sock", None)
+            if sock is None:
+                self._arm(self._RECHECK)
+                return
+            self.aborted = True
+            # Shut the plain socket down (under TLS too): it wakes a blocked recv in any thread, where
+            # SSLSocket.shutdown would first drop the SSL object that the reading thread is using.
+            raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
+            with contextlib.suppress(OSError, TypeError):
+                socket.socket.shutdown(raw, socket.SHUT_RDWR)
+
+
+class _DeadlinePoolMixin:
+    """Attaches each connection to the deadline of the attempt that takes it from the pool."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        guard = _AttemptDeadline.current()
+        if guard is not None:
+            guard.attach(connection)
+        return connection
+
+    def _put_conn(self, conn: Any) -> None:
+        guard = getattr(conn, "_douyin_deadline", None)
+        if guard is not None:
+            guard.detach(conn)
+            conn._douyin_deadline = None
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _DeadlineHTTPConnectionPool(_DeadlinePoolMixin, HTTPConnectionPool):
+    pass
+
+
+class _DeadlineHTTPSConnectionPool(_DeadlinePoolMixin, HTTPSConnectionPool):
+    pass
+
+
+_DEADLINE_POOLS = {"http": _DeadlineHTTPConnectionPool, "https": _DeadlineHTTPSConnectionPool}
+
+
+class DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections a :class:`Transport` deadline can abort (proxies included).
+
+    Mount it on a session passed to :class:`Transport` for the ``deadline`` to be enforced there.
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
+
+
+def _strip_query(text: str) -> str:
     # Request URLs carry the access token and sign in the query string; requests and urllib3 put the
     # URL into exception messages and DEBUG records.
     return _QUERY.sub("?<query redacted>", text)
 
 
 def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {_redact(str(exc))}"
+    return f"{type(exc).__name__}: {_strip_query(str(exc))}"
 
 
 class _RedactQueryFilter(logging.Filter):
+    """urllib3's DEBUG line for every request names the full URL: drop its query, then redact."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(_redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+            record.args = tuple(_strip_query(arg) if isinstance(arg, str) else arg for arg in record.args)
         return True
 
 
@@ -209,10 +461,12 @@ and urllib3's default of 10 would drop and reopen connections beyond ten concurr
 
 def _pooled_session() -> requests.Session:
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
 
 
-logging.getLogger("urllib3.connectionpool").addFilter(_RedactQueryFilter())
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
+_urllib3_log.addFilter(_RedactQueryFilter())
+install_filter(_urllib3_log)

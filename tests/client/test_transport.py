@@ -14,6 +14,7 @@ from airflow_provider_douyin.client import (
     DouyinAuthError,
     DouyinReauthorizationRequired,
     DouyinRequestError,
+    DouyinResponseShapeError,
     DouyinThrottledError,
     DouyinTransientError,
     InMemoryTokenStore,
@@ -200,15 +201,15 @@ def test_each_retry_is_logged_with_code_sub_code_and_log_id(
     assert "retrying in" in retries[1]
 
 
-def test_flow_log_has_one_line_per_attempt_with_paging(
+def test_flow_log_has_one_debug_line_per_attempt_with_paging(
     requests_mock: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     requests_mock.post(URL, [{"json": BUSY}, {"json": envelope(data={}, log_id="LOG-OK")}])
     transport = make_transport(clock, RetryPolicy(initial=0.0))
-    with caplog.at_level(logging.INFO, logger="airflow_provider_douyin.client.flow"):
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_douyin.client.flow"):
         transport.request("order.searchList", PARAMS, access_token="act.token-1")
     flow = [r for r in caplog.records if r.name == "airflow_provider_douyin.client.flow"]
-    assert [r.levelno for r in flow] == [logging.INFO, logging.INFO]
+    assert [r.levelno for r in flow] == [logging.DEBUG, logging.DEBUG]
     first, second = (r.douyin for r in flow)  # type: ignore[attr-defined]
     assert first["attempt"] == 1 and first["code"] == 20000 and first["log_id"] == "LOG-BUSY"
     assert second["attempt"] == 2 and second["code"] == 10000 and second["http_status"] == 200
@@ -216,6 +217,64 @@ def test_flow_log_has_one_line_per_attempt_with_paging(
     assert "update_time_start" not in second
     assert isinstance(second["latency_ms"], int)
     assert flow[1].getMessage().startswith("method=order.searchList attempt=2 http_status=200 code=10000")
+
+
+class SteppingClock:
+    """Monotonic seconds that only move when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_flow_summary_is_logged_at_info_once_per_interval_and_at_close(
+    requests_mock: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    requests_mock.post(URL, json=envelope(data={}, log_id="LOG-OK"))
+    requests_mock.post(f"{BASE_URL}/order/orderDetail", [{"json": BUSY}, {"json": envelope(data={})}])
+    monotonic = SteppingClock()
+    protocol = DoudianProtocol(app_key=APP_KEY, app_secret=APP_SECRET, clock=clock)
+    transport = Transport(protocol, retry=RetryPolicy(initial=0.0), sleep=clock.sleep, clock=monotonic)
+
+    def summaries() -> list[logging.LogRecord]:
+        flow = [r for r in caplog.records if r.name == "airflow_provider_douyin.client.flow"]
+        return [r for r in flow if r.levelno >= logging.INFO]
+
+    with caplog.at_level(logging.DEBUG, logger="airflow_provider_douyin.client.flow"):
+        for _ in range(5):  # 30 s of traffic: no summary yet
+            transport.request("order.searchList", PARAMS, access_token="act.token-1")
+            monotonic.now += 6.0
+        assert summaries() == []
+        transport.request("order.orderDetail", {}, access_token="act.token-1")  # one retry
+        monotonic.now += 30.0
+        transport.request("order.searchList", PARAMS, access_token="act.token-1")  # 60 s passed
+        transport.request("order.searchList", PARAMS, access_token="act.token-1")
+        assert len(summaries()) == 1
+        monotonic.now += 10.0
+        transport.request("order.searchList", PARAMS, access_token="act.token-1")
+        transport.close()
+
+    first, last = (r.douyin_summary for r in summaries())  # type: ignore[attr-defined]
+    assert first["calls"] == 7 and first["attempts"] == 8 and first["retries"] == 1
+    assert first["errors"] == {"DouyinTransientError": 1}
+    assert "7 calls, 8 attempts (1 retries)" in summaries()[0].getMessage()
+    assert "errors: DouyinTransientError=1" in summaries()[0].getMessage()
+    assert last["calls"] == 2 and last["errors"] == {}  # the close() summary covers only what came after
+    debug_lines = [r for r in caplog.records if r.name.endswith("client.flow") and r.levelno == logging.DEBUG]
+    assert len(debug_lines) == 10
+
+
+def test_deeply_nested_json_is_a_response_shape_error(requests_mock: Any, clock: FakeClock) -> None:
+    requests_mock.post(URL, text='{"code":10000,"data":' + "[" * 100_000 + "]" * 100_000 + "}")
+    transport = make_transport(clock, RetryPolicy(max_attempts=2, initial=0.0))
+    with pytest.raises(DouyinResponseShapeError) as info:
+        transport.request("order.searchList", PARAMS)
+    assert isinstance(info.value, DouyinTransientError)
+    assert info.value.method == "order.searchList" and info.value.http_status == 200
+    assert "nested too deeply" in str(info.value) and "http_status" not in str(info.value)
+    assert requests_mock.call_count == 2  # retried like any transient failure
 
 
 def test_rejected_token_is_refreshed_once_and_the_call_retried(
