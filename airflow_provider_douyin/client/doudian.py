@@ -14,11 +14,16 @@ import requests
 
 from airflow_provider_douyin import __version__
 from airflow_provider_douyin.client.errors import DouyinRequestError, error_for, http_error_class
+from airflow_provider_douyin.client.redaction import register_secret
 from airflow_provider_douyin.client.signing import canonical_param_json, sign_request
 from airflow_provider_douyin.client.transport import ApiResponse, HttpCall
 
 PRODUCTION_URL = "https://openapi-fxg.jinritemai.com"
 USER_AGENT = f"airflow-provider-douyin/{__version__} {requests.utils.default_user_agent()}"
+
+TOKEN_FIELDS = ("access_token", "refresh_token")
+AUTHORIZATION_CODE = "code"
+"""``token.create``'s authorization code; other methods' ``code`` params are business values."""
 
 
 class DoudianProtocol:
@@ -38,6 +43,7 @@ class DoudianProtocol:
         sign_method: str = "hmac-sha256",
         clock: Callable[[], float] = time.time,
     ) -> None:
+        register_secret(app_secret)
         self.app_key = app_key
         self._app_secret = app_secret
         self.base_url = base_url.rstrip("/")
@@ -48,6 +54,8 @@ class DoudianProtocol:
         return f"DoudianProtocol(app_key={self.app_key!r}, base_url={self.base_url!r})"
 
     def prepare(self, method: str, params: Mapping[str, Any] | None, access_token: str | None) -> HttpCall:
+        _register_credentials(method, params)
+        register_secret(access_token)
         param_json = canonical_param_json(params)
         timestamp = str(int(self._clock()))
         query = [("app_key", self.app_key), ("method", method)]
@@ -88,6 +96,7 @@ class DoudianProtocol:
         success = code in (10000, "10000") or (code is None and payload.get("err_no") in (0, "0"))
         if http_status != 200 or not success:
             raise error_for(payload, method=method, http_status=http_status)
+        _register_credentials(method, payload.get("data"))
         return ApiResponse(
             method=method,
             data=payload.get("data"),
@@ -95,3 +104,10 @@ class DoudianProtocol:
             code=None if code is None else int(code),
             http_status=http_status,
         )
+
+
+def _register_credentials(method: str, fields: Any) -> None:
+    if isinstance(fields, Mapping):
+        keys = (*TOKEN_FIELDS, AUTHORIZATION_CODE) if method.startswith("token.") else TOKEN_FIELDS
+        for key in keys:
+            register_secret(fields.get(key))

@@ -21,7 +21,7 @@ MIN_SECRET_LENGTH = 8
 
 _SECRET_KEYS = ("access_token", "refresh_token", "app_secret", "client_secret", "sign")
 _KEYED_VALUE = re.compile(
-    r"(?<![A-Za-z0-9_])(?P<key>" + "|".join(_SECRET_KEYS) + r")"
+    r"(?:(?<![A-Za-z0-9_])|(?<=%[0-9A-Fa-f]{2}))(?P<key>" + "|".join(_SECRET_KEYS) + r")"
     r"(?P<separator>\\?[\"']?\s*(?:=|:|%3[Dd])\s*\\?[\"']?)"
     r"(?P<value>[^\s\"'&,;)}\]<>\\]+)"
 )
@@ -35,7 +35,7 @@ _secrets: tuple[str, ...] = ()
 def register_secret(value: object) -> None:
     """Mask ``value`` (and its URL-encoded form) in every later redaction; short values are ignored."""
     global _secrets
-    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH or value in _secrets:
         return
     with _lock:
         forms = {value, quote(value, safe="")} - set(_secrets)
