@@ -152,10 +152,11 @@ class Transport:
         waited = self._limiter.acquire() if self._limiter else 0.0
         call = self._protocol.prepare(method, params, access_token)
         budget_left = self._retry.remaining(state)
-        deadline = budget_left if self._deadline is None else min(self._deadline, budget_left)
+        cut_by_budget = self._deadline is None or budget_left < self._deadline
+        deadline = budget_left if cut_by_budget else self._deadline
         started = self._clock()
         try:
-            http_status, payload = self._send(method, call, deadline)
+            http_status, payload = self._send(method, call, deadline, cut_by_budget)
             response = replace(self._protocol.parse(method, http_status, payload), attempts=number)
         except DouyinError as exc:
             self._log(method, params, number, started, waited, exc)
@@ -163,7 +164,7 @@ class Transport:
         self._log(method, params, number, started, waited, response)
         return response
 
-    def _send(self, method: str, call: HttpCall, deadline: float) -> tuple[int, Any]:
+    def _send(self, method: str, call: HttpCall, deadline: float, cut_by_budget: bool) -> tuple[int, Any]:
         failure: DouyinError | None = None
         with _AttemptDeadline(deadline) as guard:
             try:
@@ -184,8 +185,10 @@ class Transport:
         # it the token and sign) in ``__context__``.
         if guard.aborted or (failure is not None and guard.expired):
             # An aborted read may also end like a complete body (EOF), so its bytes are never trusted.
+            what = "the rest of the call's retry budget" if cut_by_budget else "the deadline"
             raise DouyinDeadlineError(
-                f"no complete response within the {deadline:.3g}s deadline (connect, headers and body)",
+                f"no complete response within the {max(deadline, 0):.3g}s deadline "
+                f"({what}; connect, headers and body)",
                 method=method,
             )
         if failure is not None:
@@ -346,13 +349,15 @@ class _AttemptDeadline:
         self._arm(self._seconds)
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> bool:
         _AttemptDeadline._current.guard = None
         with self._lock:
             self._finished = True
             self._connection = None
             if self._timer:
                 self._timer.cancel()
+        # Whatever an aborted socket made the HTTP stack raise, the caller reports the deadline instead.
+        return self.aborted and exc_type is not None and issubclass(exc_type, Exception)
 
     def attach(self, connection: Any) -> None:
         with self._lock:

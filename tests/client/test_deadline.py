@@ -124,7 +124,9 @@ def test_a_dripping_reply_fails_at_the_deadline(gateway_fixture: str, request: p
     client.close()
 
     assert 2.0 - 0.1 <= elapsed < 2.0 + SLACK
-    assert str(error).startswith("order.searchList failed: msg=no complete response within the 2s deadline")
+    assert str(error).startswith(
+        "order.searchList failed: msg=no complete response within the 2s deadline (the deadline; "
+    )
     assert error.method == "order.searchList"
     # The server was still mid-reply: it had sent a few bytes, the last one just before the deadline.
     sent = gateway.bytes_sent[0]
@@ -147,8 +149,9 @@ def test_retries_of_slow_attempts_end_within_the_call_budget(body_drip: Dripping
 def test_the_budget_also_cuts_an_attempt_without_a_deadline(body_drip: DrippingGateway) -> None:
     client = transport(body_drip, deadline=None, policy=RetryPolicy(max_attempts=3, max_delay=2.0))
 
-    _error, elapsed = timed_failure(client)
+    error, elapsed = timed_failure(client)
     client.close()
 
+    assert "(the rest of the call's retry budget; connect, headers and body)" in str(error)
     assert 2.0 - 0.1 <= elapsed < 2.0 + SLACK
     assert body_drip.requests == 1

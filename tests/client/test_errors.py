@@ -135,6 +135,20 @@ def test_errors_survive_pickling() -> None:
     assert (str(clone), clone.sub_code, clone.log_id) == (str(error), error.sub_code, error.log_id)
 
 
+def test_gateway_text_is_redacted_in_the_attributes_message_and_a_pickled_copy() -> None:
+    echoed = "bad call /order/searchList?access_token=act.echoed-0001&sign=9f8e7d&v=2"
+    sub_msg = '{"refresh_token": "rft.echoed-1"}'
+    failure = envelope(40004, sub_code="isv.parameter-invalid", msg=echoed, sub_msg=sub_msg)
+    error = error_for(failure, method="order.searchList")
+    clone = pickle.loads(pickle.dumps(error))
+    for candidate in (error, clone):
+        texts = [str(candidate), repr(candidate), candidate.msg, candidate.sub_msg, *map(str, candidate.args)]
+        assert not any(secret in text for text in texts for secret in ("act.echoed", "9f8e7d", "rft.echoed"))
+    assert error.msg == "bad call /order/searchList?access_token=***&sign=***&v=2"
+    assert error.sub_msg == '{"refresh_token": "***"}'
+    assert str(clone) == str(error)
+
+
 def test_inner_finance_code_success_returns_data() -> None:
     data = {"code": "100000", "code_msg": "success", "data": [], "is_end": 1}
     assert check_inner_code(data, "order.getSettleBillDetailV3") is data
