@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import requests
 import requests.adapters
+import tenacity
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_douyin.client.errors import (
@@ -132,8 +133,7 @@ class Transport:
         self._summary.count_call()
         for attempt in self._retry.retrying(method=method, sleep=self._sleep):
             with attempt:
-                state = attempt.retry_state
-                response = self._attempt(method, params, access_token, state)
+                response = self._attempt(method, params, access_token, attempt.retry_state)
         return response
 
     def close(self) -> None:
@@ -146,14 +146,14 @@ class Transport:
         method: str,
         params: Mapping[str, Any] | None,
         access_token: str | None,
-        state: Any,
+        state: tenacity.RetryCallState,
     ) -> ApiResponse:
         number = state.attempt_number
         waited = self._limiter.acquire() if self._limiter else 0.0
         call = self._protocol.prepare(method, params, access_token)
         budget_left = self._retry.remaining(state)
-        cut_by_budget = self._deadline is None or budget_left < self._deadline
-        deadline = budget_left if cut_by_budget else self._deadline
+        deadline = budget_left if self._deadline is None else min(self._deadline, budget_left)
+        cut_by_budget = deadline == budget_left
         started = self._clock()
         try:
             http_status, payload = self._send(method, call, deadline, cut_by_budget)

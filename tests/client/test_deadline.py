@@ -6,14 +6,22 @@ read timeout (per ``recv``) never fires: only a total deadline ends the call.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from airflow_provider_douyin.client import DouyinDeadlineError, RetryPolicy, Transport
 from airflow_provider_douyin.client.doudian import DoudianProtocol
@@ -31,6 +39,7 @@ class DrippingGateway:
     """Sends the whole ``HEADERS`` at once and drips ``BODY``, or drips from the first header byte."""
 
     drip_headers: bool
+    tls: ssl.SSLContext | None = None
     url: str = ""
     requests: int = 0
     bytes_sent: list[int] = field(default_factory=list)
@@ -48,6 +57,8 @@ class DrippingGateway:
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
+        if self.tls:
+            conn = self.tls.wrap_socket(conn, server_side=True)
         with conn:
             self._read_request(conn)
             self.requests += 1
@@ -79,17 +90,47 @@ class DrippingGateway:
             body += conn.recv(65536)
 
 
-def _gateway(drip_headers: bool) -> Iterator[DrippingGateway]:
-    gateway = DrippingGateway(drip_headers=drip_headers)
+def _gateway(drip_headers: bool, tls: ssl.SSLContext | None = None) -> Iterator[DrippingGateway]:
+    gateway = DrippingGateway(drip_headers=drip_headers, tls=tls)
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)  # so the accept loop sees ``stop``
-    gateway.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    gateway.url = f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}"
     thread = threading.Thread(target=gateway.serve, args=(listener,), daemon=True)
     thread.start()
     yield gateway
     gateway.stop.set()
     listener.close()
     thread.join(5)
+
+
+def _self_signed_context(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A TLS server context for 127.0.0.1 and the certificate file a client must trust."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    loopback = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(loopback, critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
 
 
 @pytest.fixture
@@ -100,6 +141,14 @@ def body_drip() -> Iterator[DrippingGateway]:
 @pytest.fixture
 def header_drip() -> Iterator[DrippingGateway]:
     yield from _gateway(drip_headers=True)
+
+
+@pytest.fixture
+def tls_header_drip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DrippingGateway]:
+    """The production path: HTTPS, where the watchdog must wake a read blocked inside TLS."""
+    context, cert_file = _self_signed_context(tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))  # requests verifies against it
+    yield from _gateway(drip_headers=True, tls=context)
 
 
 def transport(gateway: DrippingGateway, *, deadline: float | None, policy: RetryPolicy) -> Transport:
@@ -114,7 +163,7 @@ def timed_failure(client: Transport) -> tuple[DouyinDeadlineError, float]:
     return info.value, time.monotonic() - started
 
 
-@pytest.mark.parametrize("gateway_fixture", ["body_drip", "header_drip"])
+@pytest.mark.parametrize("gateway_fixture", ["body_drip", "header_drip", "tls_header_drip"])
 def test_a_dripping_reply_fails_at_the_deadline(gateway_fixture: str, request: pytest.FixtureRequest) -> None:
     gateway: DrippingGateway = request.getfixturevalue(gateway_fixture)
     client = transport(gateway, deadline=2.0, policy=RetryPolicy(max_attempts=1))
