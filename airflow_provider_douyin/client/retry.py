@@ -37,7 +37,9 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        if min(self.max_delay, self.initial, self.maximum) < 0:
+        if self.max_delay <= 0:
+            raise ValueError("max_delay (the call's time budget) must be positive")
+        if min(self.initial, self.maximum) < 0:
             raise ValueError("retry delays must not be negative")
 
     def remaining(self, state: tenacity.RetryCallState) -> float:
