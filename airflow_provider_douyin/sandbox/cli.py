@@ -43,7 +43,7 @@ FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--refresh-ttl", "refresh_ttl", float, "refresh token lifetime in seconds"),
     ("--rotation-window", "rotation_window", float, "refresh rotates the pair this close to expiry"),
     ("--grace", "grace", float, "seconds the superseded pair keeps working after a rotation"),
-    ("--refresh-hold-ms", "refresh_hold_ms", int, "in-flight time of a refresh, the window in which a second one meets 31012"),
+    ("--refresh-hold-ms", "refresh_hold_ms", int, "how long a refresh holds its lock; a second meets 31012"),
     ("--settle-ready-delay", "settle_ready_delay_s", float, "settlement rows of day D appear at D+1 + this"),
 )
 
@@ -58,6 +58,7 @@ def default_text(name: str, value: float) -> str:
             if value >= seconds and value % seconds == 0:
                 return f"(default {shown} = {value // seconds:.0f} {unit})"
     return f"(default {shown})"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

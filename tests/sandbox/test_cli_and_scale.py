@@ -71,7 +71,6 @@ def test_big_shop_pages_fast(douyin_sandbox_factory: Callable[..., SandboxServer
     assert sorted(latencies)[len(latencies) // 2] < 0.1
 
 
-
 def test_help_states_each_default_once() -> None:
     out = subprocess.run(
         [*CLI, "serve", "--help"], capture_output=True, text=True, timeout=30, check=True
