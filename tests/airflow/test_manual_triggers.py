@@ -214,6 +214,14 @@ def test_runs_without_a_logical_date_succeed(deployment: Deployment):
     )
     failed = {run: state for run, state in finished.items() if state != "success"}
     assert not failed, f"{failed}\n{task_logs(deployment, failed)}"
+    # A retry would hide a first attempt that failed to render its templates.
+    retried = [
+        (dag_id, ti["task_id"], ti["try_number"])
+        for dag_id, run_id in runs
+        for ti in deployment.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        if ti["try_number"] != 1
+    ]
+    assert not retried, f"{retried}\n{task_logs(deployment, retried)}"
 
     # The orders runs read from the watermark: every order the sandbox updated inside the windows
     # they report landed, and nothing else.
@@ -244,6 +252,9 @@ def in_window(epoch: int, xcom: dict) -> bool:
     return start <= epoch < end
 
 
-def task_logs(deployment: Deployment, runs: dict) -> str:
+def task_logs(deployment: Deployment, runs) -> str:
+    """The task logs of the DAGs named in ``runs``, tails only."""
+    dag_ids = {run[0] for run in runs}
     home = Path(deployment.env["AIRFLOW_HOME"]) / "logs"
-    return "\n".join(f"== {p}\n{p.read_text()[-3000:]}" for p in home.rglob("*.log"))[-20000:]
+    logs = (p for dag_id in dag_ids for p in sorted(home.glob(f"dag_id={dag_id}/**/*.log")))
+    return "\n".join(f"== {p}\n{p.read_text()[-3000:]}" for p in logs)[-20000:]
