@@ -199,26 +199,28 @@ def test_runs_without_a_logical_date_succeed(deployment: Deployment):
             assert run["logical_date"] is None, run
             runs.append((dag_id, run["dag_run_id"]))
 
+    def task_instances(dag_id: str, run_id: str) -> list[dict]:
+        return deployment.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
     def finished_states() -> dict[tuple[str, str], str] | None:
+        """Every run's state once all finished, or as soon as a task waits for a retry."""
         states = {
             (dag_id, run_id): deployment.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
             for dag_id, run_id in runs
         }
-        return states if all(state in ("success", "failed") for state in states.values()) else None
+        if all(state in ("success", "failed") for state in states.values()):
+            return states
+        retrying = [run for run in runs if any(ti["state"] == "up_for_retry" for ti in task_instances(*run))]
+        return {run: "up_for_retry" if run in retrying else states[run] for run in runs} if retrying else None
 
-    finished = wait_for(
-        finished_states,
-        240,
-        "the manual runs to finish",
-        deployment,
-    )
+    finished = wait_for(finished_states, 240, "the manual runs to finish", deployment)
     failed = {run: state for run, state in finished.items() if state != "success"}
     assert not failed, f"{failed}\n{task_logs(deployment, failed)}"
     # A retry would hide a first attempt that failed to render its templates.
     retried = [
         (dag_id, ti["task_id"], ti["try_number"])
         for dag_id, run_id in runs
-        for ti in deployment.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        for ti in task_instances(dag_id, run_id)
         if ti["try_number"] != 1
     ]
     assert not retried, f"{retried}\n{task_logs(deployment, retried)}"
