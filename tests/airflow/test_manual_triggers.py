@@ -1,4 +1,4 @@
-"""Runs without a logical date, under a real deployment: scheduler, DAG processor, API server.
+"""Runs without a logical date under a real deployment: scheduler, DAG processor, triggerer, API server.
 
 `airflow dags trigger <dag>` and a REST run with ``"logical_date": null`` have no data
 interval, so the example DAGs' templates must render without one and the operators read
@@ -31,8 +31,12 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.timeout(420)
 
 SHOP_ID = 1000001
-# The settlements DAG waits for the published bill of its run's day; it is left out here.
-DAGS = ("douyin_orders_hourly", "douyin_products_daily", "douyin_token_maintenance")
+DAGS = (
+    "douyin_orders_hourly",
+    "douyin_products_daily",
+    "douyin_settlements_daily",
+    "douyin_token_maintenance",
+)
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -135,7 +139,9 @@ def deployment(tmp_path: Path, metadata_db: str, douyin_sandbox_factory) -> Iter
     for pool, slots in (("douyin_api", 4), ("douyin_token", 1)):
         deployment.airflow("pools", "set", pool, str(slots), "Douyin")
     services = []
-    for command in (["api-server", "--port", str(api_port)], ["scheduler"], ["dag-processor"]):
+    # The triggerer runs the settlements DAG's deferred sensor.
+    commands = (["api-server", "--port", str(api_port)], ["scheduler"], ["dag-processor"], ["triggerer"])
+    for command in commands:
         out = (logs / f"{command[0]}.out").open("w")
         services.append(
             subprocess.Popen(
