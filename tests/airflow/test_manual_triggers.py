@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SandboxServer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SECRET_PATTERNS
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -251,6 +251,13 @@ def test_runs_without_a_logical_date_succeed(deployment: Deployment):
         if any(in_window(order["update_time"], window) for window in windows)
     }
     assert expected and landed == expected
+
+    # Task, trigger and service logs of a real deployment carry no app_secret and no token.
+    home_logs = Path(deployment.env["AIRFLOW_HOME"]) / "logs"
+    for log_file in [*home_logs.rglob("*.log*"), *deployment.logs.glob("*.out")]:
+        text = log_file.read_text(errors="replace")
+        leaked = [pattern.pattern for pattern in SECRET_PATTERNS if pattern.search(text)]
+        assert not leaked, f"{log_file} shows a secret: {leaked}"
 
 
 def in_window(epoch: int, xcom: dict) -> bool:
