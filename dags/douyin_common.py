@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
+from airflow.sdk import Param
 
 from airflow_provider_douyin.operators.transfer import DouyinToSqlOperator, DouyinToStorageOperator
 
@@ -45,11 +46,29 @@ DEFAULT_ARGS: dict[str, Any] = {
 # searchable yet, and the next run's lookback re-reads that tail.
 SAFETY_LAG = timedelta(seconds=float(os.environ.get("DOUYIN_SAFETY_LAG_S", "120")))
 
-# Manual runs may override the window (e.g. `airflow dags test ... -c '{"window_start": "..."}'`);
-# scheduled runs read their data interval.
-WINDOW_PARAMS: dict[str, Any] = {"window_start": None, "window_end": None}
-WINDOW_START = "{{ params.window_start or data_interval_start }}"
-WINDOW_END = "{{ params.window_end or data_interval_end }}"
+# A run may override its window in the trigger form or with `--conf`. Unset, the templates
+# render "None" and the operator reads the run's data interval, or, in a run without a logical
+# date (`airflow dags trigger`, REST `"logical_date": null`), its stored watermark. A template
+# that names `data_interval_start` itself would fail to render in such a run.
+_WINDOW_FORMAT = "ISO 8601 with an offset, e.g. 2026-11-01T00:00:00+08:00; empty = the run's data interval"
+WINDOW_PARAMS: dict[str, Param] = {
+    "window_start": Param(
+        None,
+        type=["null", "string"],
+        format="date-time",
+        title="Window start (inclusive)",
+        description=f"Read records updated from this time. {_WINDOW_FORMAT}.",
+    ),
+    "window_end": Param(
+        None,
+        type=["null", "string"],
+        format="date-time",
+        title="Window end (exclusive)",
+        description=f"Read records updated before this time. {_WINDOW_FORMAT}.",
+    ),
+}
+WINDOW_START = "{{ params.window_start }}"
+WINDOW_END = "{{ params.window_end }}"
 
 
 def cron(expression: str) -> CronDataIntervalTimetable:

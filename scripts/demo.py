@@ -2,8 +2,10 @@
 
 Starts ``douyin-sandbox`` in-process, prepares an Airflow home under ``.demo/`` with the
 shop and warehouse connections, runs every example DAG with ``airflow dags test`` and
-prints what landed next to the sandbox's ground truth. Safe to run again: the tables
-are upserts, so a rerun converges on the same rows.
+prints what landed next to the sandbox's ground truth. Safe to run again: each run starts
+from an empty warehouse and metadata DB, because the sandbox generates its shop afresh
+relative to the current time, so rows, watermarks and tokens an earlier run stored
+describe a different shop.
 
     make demo            # or: .venv/bin/python scripts/demo.py --orders 20000
 """
@@ -47,6 +49,7 @@ def airflow_env(home: Path, sandbox_url: str, warehouse: Path) -> dict[str, str]
     env.update(
         {
             "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
@@ -130,6 +133,14 @@ def report(warehouse: Path, expected: dict[str, int]) -> bool:
     return exact
 
 
+def reset(home: Path, warehouse: Path, logs: Path) -> None:
+    """Drop what an earlier run left: its warehouse rows, and its runs, watermarks and tokens."""
+    for stale in (warehouse, home / "airflow.db"):
+        stale.unlink(missing_ok=True)
+    for folder in (home, logs):
+        folder.mkdir(parents=True, exist_ok=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=5000)
@@ -142,8 +153,7 @@ def main() -> int:
 
     demo = args.workdir.resolve()
     home, warehouse, logs = demo / "airflow", demo / "douyin.db", demo / "logs"
-    for folder in (home, logs):
-        folder.mkdir(parents=True, exist_ok=True)
+    reset(home, warehouse, logs)
     with SandboxServer(SandboxConfig(orders=args.orders, days=args.days, seed=args.seed)) as server:
         print(
             f"douyin-sandbox on {server.url}: {args.orders} orders over {args.days} days (seed {args.seed})"
@@ -153,8 +163,6 @@ def main() -> int:
         if migrate.returncode != 0:
             print(migrate.stdout, migrate.stderr)
             return 1
-        # A new sandbox knows none of the tokens a previous demo run stored.
-        airflow(env, "variables", "delete", "douyin_token__douyin_shop_default")
         for pool, slots in (("douyin_api", 4), ("douyin_token", 1)):
             airflow(env, "pools", "set", pool, str(slots), "Douyin demo")
         print("Running the example DAGs with `airflow dags test`:")

@@ -25,13 +25,13 @@ shop ids: {shop_ids(3)[0]}, {shop_ids(3)[1]}, {shop_ids(3)[2]}, ... (one per --s
 get a token: token.create with {{"grant_type":"authorization_self","code":"","shop_id":"{shop_ids(1)[0]}"}}
 control API (unsigned): GET /sandbox/info, GET /sandbox/stats, POST /sandbox/faults,
   POST /sandbox/mutate, POST /sandbox/auth_code, POST /sandbox/stock,
-  GET /sandbox/truth/{{table}}?shop_id=, POST /sandbox/reset_stats
+  GET /sandbox/truth/{{table}}?shop_id= (NDJSON: one JSON record per line), POST /sandbox/reset_stats
 """
 
 # (flag, FaultConfig field, type, help)
 FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--latency-ms", "latency_ms", int, "added to every gateway response"),
-    ("--qps-limit", "qps_limit", int, "requests per second per app before 60000 (0 = off)"),
+    ("--qps-limit", "qps_limit", int, "requests per second per app before 60000; 0 = off"),
     ("--throttle-rate", "throttle_rate", float, "probability of a random 60000 isv.traffic-limited"),
     ("--busy-rate", "busy_rate", float, "probability of 20000 isp.service-error"),
     ("--http502-rate", "http502_rate", float, "probability of an HTTP 502 nginx page"),
@@ -39,13 +39,25 @@ FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--slow-rate", "slow_rate", float, "probability of delaying a response by --slow-ms"),
     ("--slow-ms", "slow_ms", int, "delay of a slow response"),
     ("--visibility-lag", "visibility_lag_s", float, "seconds before a change shows in search results"),
-    ("--access-ttl", "access_ttl", float, "access token lifetime in seconds (default 7 days)"),
-    ("--refresh-ttl", "refresh_ttl", float, "refresh token lifetime in seconds (default 14 days)"),
+    ("--access-ttl", "access_ttl", float, "access token lifetime in seconds"),
+    ("--refresh-ttl", "refresh_ttl", float, "refresh token lifetime in seconds"),
     ("--rotation-window", "rotation_window", float, "refresh rotates the pair this close to expiry"),
     ("--grace", "grace", float, "seconds the superseded pair keeps working after a rotation"),
-    ("--refresh-hold-ms", "refresh_hold_ms", int, "in-flight time of a refresh (31012 window)"),
+    ("--refresh-hold-ms", "refresh_hold_ms", int, "how long a refresh holds its lock; a second meets 31012"),
     ("--settle-ready-delay", "settle_ready_delay_s", float, "settlement rows of day D appear at D+1 + this"),
 )
+
+_UNITS = ((86400, "d"), (3600, "h"))
+
+
+def default_text(name: str, value: float) -> str:
+    """A default, shown once; whole days or hours of a duration in seconds are easier to check."""
+    shown = f"{value:.0f}" if value == int(value) else f"{value:g}"
+    if not name.endswith("_ms"):
+        for seconds, unit in _UNITS:
+            if value >= seconds and value % seconds == 0:
+                return f"(default {shown} = {value // seconds:.0f} {unit})"
+    return f"(default {shown})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = FaultConfig()
     for flag, name, kind, text in FAULT_FLAGS:
         serve.add_argument(flag, dest=name, type=kind, default=getattr(defaults, name),
-                           help=f"{text} (default {getattr(defaults, name)})")  # fmt: skip
+                           help=f"{text} {default_text(name, getattr(defaults, name))}")  # fmt: skip
     return parser
 
 

@@ -69,3 +69,14 @@ def test_big_shop_pages_fast(douyin_sandbox_factory: Callable[..., SandboxServer
         latencies.append(time.perf_counter() - began)
         assert len(data["shop_order_list"]) == 100
     assert sorted(latencies)[len(latencies) // 2] < 0.1
+
+
+def test_help_states_each_default_once() -> None:
+    out = subprocess.run(
+        [*CLI, "serve", "--help"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    text = " ".join(out.split())  # undo argparse's line wrapping
+    assert ") (default" not in text, "an option names its default twice"
+    assert "lifetime in seconds (default 604800 = 7 d)" in text
+    assert text.count("(default") == 21  # every option but --help, --port and --page-drift
+    assert "GET /sandbox/truth/{table}?shop_id= (NDJSON: one JSON record per line)" in text
