@@ -80,8 +80,12 @@ class Page:
     keys: list[tuple]
     times: list[int]
     total: int
-    log_id: str
+    response: ApiResponse
     cursor: Any = None
+
+    @property
+    def log_id(self) -> str:
+        return self.response.log_id
 
 
 @dataclass
@@ -410,7 +414,7 @@ class StreamReader:
         if len(set(keys)) < len(keys):
             # A repeated record takes the place of one the page should hold.
             raise self._shape_error(response, "the page holds the same record twice")
-        return Page(records, keys, times, total, response.log_id)
+        return Page(records, keys, times, total, response)
 
     def _page_reader(self, start: int, end: int, size: int, offset: int = 0) -> Callable[[ApiResponse], Page]:
         return functools.partial(self._parse_page, start=start, end=end, size=size, offset=offset)
@@ -522,8 +526,7 @@ class StreamReader:
             elif high - low <= 1:
                 found |= self._read_second_by_offset(second, already, tiebreak_range=(low, high))
             else:
-                response = ApiResponse(self.stream.method, None, log_id=page.log_id)
-                times = sorted(self._time(r, tiebreak.field, "epoch", response) for r in page.records)
+                times = sorted(self._time(r, tiebreak.field, "epoch", page.response) for r in page.records)
                 middle = min(max(times[len(times) // 2], low + 1), high - 1)
                 parts += [(low, middle), (middle, high)]
         probe = self._fetch(
@@ -599,7 +602,7 @@ class StreamReader:
         is_end = data.get("is_end")
         if isinstance(is_end, bool) or is_end not in (0, 1, "0", "1"):
             raise self._shape_error(response, f"is_end is {_kind(is_end)}, not 0 or 1")
-        page = Page(records, [], [], len(records), response.log_id)
+        page = Page(records, [], [], len(records), response)
         if str(is_end) == "1":
             return page
         index, start = data.get("next_start_index"), data.get("next_start_time")
@@ -671,7 +674,7 @@ class StreamReader:
         if records and (not isinstance(cursor_id, str) or not cursor_id or cursor_id == previous):
             raise self._shape_error(response, "a page of records without a new cursor_id")
         keys = [self._key(r, response) for r in records]
-        return Page(records, keys, [], total, response.log_id, cursor_id)
+        return Page(records, keys, [], total, response, cursor_id)
 
 
 def _kind(value: Any) -> str:

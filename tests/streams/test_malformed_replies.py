@@ -448,3 +448,17 @@ def test_an_honest_gateway_lands_every_stream_exactly(sqlite_hook):
             assert land(gateway, sqlite_hook, stream) is None
         for table, columns in TRUTH_COLUMNS[stream]:
             assert landed(sqlite_hook, table, columns) == truth(gateway, table), table
+
+
+def test_repaired_text_lands_in_postgres(postgres_hook):
+    """PostgreSQL rejects NUL in text and JSON, and no driver encodes a lone surrogate."""
+
+    def dirty(record: dict[str, Any]) -> None:
+        record.update(buyer_words="a\x00b", seller_words="x\ud800y", post_addr={"d\x00": ["\udfff"]})
+
+    fault = Fault("order.searchList", every_record(dirty), pages)
+    with FakeGateway(orders=some_orders(), fault=fault) as gateway:
+        assert land(gateway, postgres_hook, "orders") is None
+    assert fault.served >= 3
+    assert landed(postgres_hook, "orders", "order_id, update_time") == truth(gateway, "orders")
+    assert landed(postgres_hook, "orders", "buyer_words, seller_words") == {("ab", "x\ufffdy")}
