@@ -187,10 +187,7 @@ class StreamReader:
                 if paging == "page":
                     self._submit(self._plan_page_slices, window)
                 elif paging == "start_index":
-                    chunks = window.chunks(self.stream.window.max_span)
-                    self.progress.add_windows(len(chunks))
-                    for chunk in chunks:
-                        self._submit(self._read_start_index, chunk)
+                    self._submit(self._plan_start_index, window)
                 else:
                     self.progress.add_windows(1)
                     self._submit(self._read_product_cursor)
@@ -488,7 +485,13 @@ class StreamReader:
             self._slice_totals += total
 
     def _reconcile_window(self) -> None:
-        """The slices, read after the probe, can hold no more records than the probe counted."""
+        """Every planned slice was read, and no slice held more records than the probe counted."""
+        progress = self.progress
+        if progress.windows_done != progress.windows_total:
+            raise StreamReadError(
+                f"the read ended with {progress.windows_done} of {progress.windows_total} slices done",
+                method=self.stream.method,
+            )
         if self._probe_total is not None and self._slice_totals > self._probe_total:
             raise DouyinIncompleteReadError(
                 f"the window's slices held {self._slice_totals} records, but its probe counted "
@@ -612,6 +615,14 @@ class StreamReader:
         if at is None or not window.start <= at <= window.end:
             raise self._shape_error(response, "next_start_time is not a time inside the requested window")
         return replace(page, cursor=(index, start))
+
+    def _plan_start_index(self, window: Window) -> None:
+        # Submitted from inside a job: a chunk that finishes before the next is submitted must
+        # not look like the end of the read.
+        chunks = window.chunks(self.stream.window.max_span)
+        self.progress.add_windows(len(chunks))
+        for chunk in chunks:
+            self._submit(self._read_start_index, chunk)
 
     def _read_start_index(self, window: Window) -> None:
         spec = self.stream.window
