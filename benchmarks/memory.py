@@ -61,7 +61,7 @@ def child(url: str, days: int) -> None:
             window = full_window(days)
             baseline = rss_kib()
             started = time.monotonic()
-            result = sync_orders(client.call, hook, window, max_workers=CHILD_WORKERS)
+            result = sync_orders(client.request, hook, window, max_workers=CHILD_WORKERS)
             seconds = time.monotonic() - started
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
             report = {

@@ -102,7 +102,7 @@ class SliceRecorder:
         data = self._call(method, params)
         if params.get("size") == 1:  # the planner's probe, not part of a slice
             return data
-        records = len(data.get("shop_order_list") or []) if isinstance(data, dict) else 0
+        records = len(data.data.get("shop_order_list") or []) if isinstance(data.data, dict) else 0
         with self._lock:
             entry = self.slices[params.get("update_time_end", 0)]
             entry[0] += 1
@@ -154,7 +154,7 @@ def main() -> int:
 
             quiet_second(server)
             print(f"provider: run_sync(orders, max_workers={args.workers}) ...", flush=True)
-            recorder = SliceRecorder(client.call)
+            recorder = SliceRecorder(client.request)
             result = sync_orders(recorder, hook, window, max_workers=args.workers)
             wire, throttled = search_stats(server)
             landed = landed_ids(db_path)

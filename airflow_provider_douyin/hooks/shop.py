@@ -244,7 +244,7 @@ class DouyinShopHook(BaseHook):
 
     def low_stock_skus(self, threshold: int, *, max_workers: int = 4) -> list[dict[str, Any]]:
         """Every SKU whose ``stock_num`` is below ``threshold``, walking the whole catalogue."""
-        reader = StreamReader(self.call, get_stream("products"), max_workers=max_workers)
+        reader = StreamReader(self.client.request, get_stream("products"), max_workers=max_workers)
         low: list[dict[str, Any]] = []
         for batch in reader.read(None):
             for sku in batch.get("skus", ()):

@@ -103,7 +103,7 @@ def sync(client: DoudianShopClient, hook: Any, stream: str, window: Window | Non
     spec = get_stream(stream)
     sinks = {b.table.name: SqlTableSink(hook, b.table, table_prefix=prefix) for b in spec.tables}
     return run_sync(
-        client.call,
+        client.request,
         spec,
         window if spec.window else None,
         sinks,
