@@ -72,10 +72,12 @@ class VariableWatermark:
         state = self.state()
         return datetime.fromtimestamp(state.watermark, timezone.utc) if state else None
 
-    def begin(self, origin: int) -> None:
-        """Before the first run of a target reads, fix where its history starts."""
-        if self.state() is None:
-            self._update(lambda current: current or WatermarkState(origin))
+    def begin(self, window: Window) -> None:
+        """Before a run reads ``window``: the first run fixes where the history starts, an earlier
+        window moves that start back (see :meth:`WatermarkState.begun`)."""
+        state = self.state()
+        if state is None or window.start < state.origin:
+            self._update(lambda current: current.begun(window) if current else WatermarkState(window.start))
 
     def record(self, window: Window) -> WatermarkState:
         """Record ``window`` as landed (call only after its rows are committed); return the stored state."""

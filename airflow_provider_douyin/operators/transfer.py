@@ -119,7 +119,7 @@ class _DouyinTransferOperator(BaseOperator):
         )
         window, done = self.resolve_window(stream, context, watermark) if watermark else (None, None)
         if watermark is not None:
-            watermark.begin(window.start)
+            watermark.begin(window)
         with self.open_sink(stream, window) as sink:
             if window is not None and window.seconds == 0:
                 self.log.info("Stream %s: window is empty, nothing to read", stream.name)

@@ -201,7 +201,7 @@ def merge_windows(windows: Iterable[Window], *, since: int) -> tuple[Window, ...
 class WatermarkState:
     """Which seconds of a stream are landed for one target.
 
-    ``origin`` is where the target's history starts (the first run's window start);
+    ``origin`` is where the target's history starts (the earliest window a run began);
     ``done`` are the windows landed since, merged. The watermark is the end of the
     contiguous done prefix from ``origin``, so a window that failed or never ran keeps
     the watermark behind it until it is read, whatever later windows succeeded.
@@ -215,6 +215,18 @@ class WatermarkState:
         if self.done and self.done[0].start <= self.origin:
             return self.done[0].end
         return self.origin
+
+    def begun(self, window: Window) -> WatermarkState:
+        """The state once a run of ``window`` starts reading.
+
+        A window starting before the origin (an earlier mapped window that started later, a
+        backfill) moves the origin back to its start, so the watermark waits for it; the seconds
+        between its end and the old origin stay out of scope, as they were.
+        """
+        if window.start >= self.origin:
+            return self
+        out_of_scope = Window(min(window.end, self.origin), self.origin)
+        return WatermarkState(window.start, merge_windows((*self.done, out_of_scope), since=window.start))
 
     def with_done(self, window: Window) -> WatermarkState:
         return WatermarkState(self.origin, merge_windows((*self.done, window), since=self.origin))

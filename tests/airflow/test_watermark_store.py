@@ -65,15 +65,25 @@ def test_a_plain_timestamp_of_the_earlier_format_becomes_the_watermark(variables
 
 def test_the_first_run_fixes_the_origin_before_it_reads(variables):
     store = VariableWatermark("c", "orders", "t")
-    store.begin(T0)  # W1 starts ... and is killed
-    store.begin(T0 + 5 * HOUR)  # a later first-looking run does not move the origin
+    store.begin(Window(T0, T0 + HOUR))  # W1 starts ... and is killed
+    store.begin(Window(T0 + HOUR, T0 + 2 * HOUR))  # W2 starts later: the origin stays
     store.record(Window(T0 + HOUR, T0 + 2 * HOUR))  # W2 succeeds
     assert store.get() == datetime.fromtimestamp(T0, timezone.utc)
 
 
+def test_an_earlier_window_starting_later_moves_the_origin_back(variables):
+    store = VariableWatermark("c", "orders", "t")
+    store.begin(Window(T0 + 2 * HOUR, T0 + 3 * HOUR))
+    store.record(Window(T0 + 2 * HOUR, T0 + 3 * HOUR))
+    store.begin(Window(T0, T0 + HOUR))  # e.g. mapped window 0 started after window 2 finished
+    assert store.get() == datetime.fromtimestamp(T0, timezone.utc)
+    # Once it is landed, the hour between it and the old origin stays out of scope, as before.
+    assert store.record(Window(T0, T0 + HOUR)).watermark == T0 + 3 * HOUR
+
+
 def test_a_concurrent_writer_between_read_and_write_keeps_both_windows(variables):
     store = VariableWatermark("c", "orders", "t")
-    store.begin(T0)
+    store.begin(Window(T0, T0 + HOUR))
     other = WatermarkState(T0).with_done(Window(T0 + 2 * HOUR, T0 + 3 * HOUR))
     variables.interleave = [dump_state(other)]  # the other task's stale write lands over ours
     state = store.record(Window(T0, T0 + HOUR))

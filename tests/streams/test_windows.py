@@ -231,3 +231,10 @@ class TestWatermarkState:
         merged = a.union(b)
         assert merged == WatermarkState(10, (Window(10, 20), Window(30, 40)))
         assert merged.covers(a) and merged.covers(b) and not a.covers(merged)
+
+    def test_a_run_starting_before_the_origin_moves_it_back_without_new_demands(self):
+        state = WatermarkState(origin=100).with_done(Window(100, 150))
+        assert state.begun(Window(120, 200)) == state
+        moved = state.begun(Window(40, 60))
+        assert moved.watermark == 40  # the earlier window must land before the mark moves
+        assert moved.with_done(Window(40, 60)).watermark == 150  # [60, 100) was out of scope
