@@ -126,7 +126,7 @@ class _DouyinTransferOperator(BaseOperator):
                 result = SyncResult(stream=stream.name, window=window, rows=dict.fromkeys(sink.tables, 0))
             else:
                 result = run_sync(
-                    hook.call,
+                    hook.client.request,
                     stream,
                     window,
                     sink,
