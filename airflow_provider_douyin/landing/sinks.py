@@ -1,25 +1,72 @@
-"""Per-table sinks that connect a sync (``streams.sync``) to the landing targets.
+"""Sinks that connect a sync (``streams.sync``) to the landing targets.
 
-SQL rows are upserted batch by batch as they arrive. Object-storage rows are spooled to
-a local temporary file and written as one window when the sync succeeds, so a failed
-sync never leaves a partial window behind and memory stays flat.
+SQL rows are upserted flush by flush as they arrive, every table of a flush in one transaction
+on the sync's one connection (:class:`SqlStreamSink`). Object-storage rows are spooled to a
+local temporary file and written as one window when the sync succeeds, so a failed sync never
+leaves a partial window behind and memory stays flat.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_douyin.landing.sql import SqlLanding, UpsertResult
+from airflow_provider_douyin.landing.sql import SqlBatchWriter, SqlLanding, UpsertResult
 from airflow_provider_douyin.landing.storage import StorageLanding
 from airflow_provider_douyin.streams.schema import Table
 from airflow_provider_douyin.streams.windows import Window
 
 
+def _sql_stats(landing: SqlLanding, result: UpsertResult) -> dict[str, Any]:
+    return {
+        "table": landing.table_name,
+        "rows_received": result.rows_received,
+        "rows_written": result.rows_written,
+    }
+
+
+class SqlStreamSink:
+    """All tables of a stream on one connection for the whole sync; each flush is one transaction.
+
+    A context manager: the connection is opened (and the tables ensured) on entry and closed on
+    exit, rolled back if the sync failed.
+    """
+
+    def __init__(self, hook: Any, tables: Sequence[Table], *, table_prefix: str = "douyin_") -> None:
+        self._writer = SqlBatchWriter([SqlLanding(hook, t, table_prefix=table_prefix) for t in tables])
+
+    @property
+    def tables(self) -> Collection[str]:
+        return self._writer.landings.keys()
+
+    def __enter__(self) -> SqlStreamSink:
+        self._writer.__enter__()
+        try:
+            self._writer.ensure_tables()
+        except BaseException as exc:
+            self._writer.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        return self._writer.__exit__(*exc_info)
+
+    def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
+        self._writer.write(rows)
+
+    def finish(self) -> Mapping[str, Mapping[str, Any]]:
+        return {
+            name: _sql_stats(landing, self._writer.results[name])
+            for name, landing in self._writer.landings.items()
+        }
+
+
 class SqlTableSink:
+    """One table on its own connections; :class:`SqlStreamSink` keeps a stream's tables in step."""
+
     def __init__(
         self, hook: Any, table: Table, *, table_prefix: str = "douyin_", batch_size: int = 1000
     ) -> None:
@@ -31,11 +78,7 @@ class SqlTableSink:
         self.result = self.result + self.landing.upsert(rows)
 
     def close(self) -> Mapping[str, Any]:
-        return {
-            "table": self.landing.table_name,
-            "rows_received": self.result.rows_received,
-            "rows_written": self.result.rows_written,
-        }
+        return _sql_stats(self.landing, self.result)
 
 
 def snapshot_window(now: datetime | None = None) -> Window:

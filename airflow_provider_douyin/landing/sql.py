@@ -2,7 +2,8 @@
 
 Guarantees of :meth:`SqlLanding.upsert`:
 
-* rows are read lazily and written in batches of ``batch_size``, one transaction per batch;
+* rows are read lazily and written in batches of ``batch_size``, one transaction per batch
+  (:class:`SqlBatchWriter` writes several tables' batches on one connection, in one transaction);
 * inside a batch rows are deduplicated by primary key, keeping the greatest version (on a tie
   the later row wins);
 * a stored row is only replaced when the incoming version is ``>=`` the stored one, so reruns are
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -138,33 +139,37 @@ class SqlLanding(LoggingMixin):
         Existing columns are never altered or dropped. A missing primary-key column is an error.
         """
         with self._cursor() as (conn, cur, dialect):
-            target = dialect.qualified(self.table_name, self.schema)
-            ddl = dialect.create_table_sql(target, self.table.columns, self.table.primary_key)
-            self.log.debug("ensure_table %s: %s", self.table_name, ddl)
-            try:
-                cur.execute(ddl)
-                conn.commit()
-            except Exception:
-                # Two workers racing on CREATE TABLE IF NOT EXISTS can still collide in
-                # Postgres (pg_type unique violation); the table exists afterwards either way.
-                conn.rollback()
-                cur.execute(ddl)
-                conn.commit()
-            cur.execute(dialect.probe_sql(target))
-            existing = {d[0].lower() for d in cur.description or ()}
-            cur.fetchall()
+            self.ensure_table_on(conn, cur, dialect)
+
+    def ensure_table_on(self, conn: Any, cur: Any, dialect: LandingDialect) -> None:
+        """:meth:`ensure_table` on an open manual-commit connection."""
+        target = dialect.qualified(self.table_name, self.schema)
+        ddl = dialect.create_table_sql(target, self.table.columns, self.table.primary_key)
+        self.log.debug("ensure_table %s: %s", self.table_name, ddl)
+        try:
+            cur.execute(ddl)
             conn.commit()
-            for column in self.table.columns:
-                if column.name.lower() in existing:
-                    continue
-                if column.name in self.table.primary_key:
-                    raise ValueError(
-                        f"table {self.table_name!r} exists without primary-key column "
-                        f"{column.name!r}; migrate or drop it"
-                    )
-                self.log.info("Adding column %r to %s", column.name, self.table_name)
-                cur.execute(dialect.add_column_sql(target, column))
-                conn.commit()
+        except Exception:
+            # Two workers racing on CREATE TABLE IF NOT EXISTS can still collide in
+            # Postgres (pg_type unique violation); the table exists afterwards either way.
+            conn.rollback()
+            cur.execute(ddl)
+            conn.commit()
+        cur.execute(dialect.probe_sql(target))
+        existing = {d[0].lower() for d in cur.description or ()}
+        cur.fetchall()
+        conn.commit()
+        for column in self.table.columns:
+            if column.name.lower() in existing:
+                continue
+            if column.name in self.table.primary_key:
+                raise ValueError(
+                    f"table {self.table_name!r} exists without primary-key column "
+                    f"{column.name!r}; migrate or drop it"
+                )
+            self.log.info("Adding column %r to %s", column.name, self.table_name)
+            cur.execute(dialect.add_column_sql(target, column))
+            conn.commit()
 
     # -- upsert ------------------------------------------------------------------------------
     def _prepare(self, batch: Sequence[Mapping[str, Any]], offset: int = 0) -> list[tuple[Any, ...]]:
@@ -233,28 +238,75 @@ class SqlLanding(LoggingMixin):
         else:
             cur.executemany(sql, params)
 
+    def statements(self, dialect: LandingDialect) -> list[tuple[str, Any]]:
+        target = dialect.qualified(self.table_name, self.schema, with_params=True)
+        return dialect.upsert_statements(
+            target, self._columns, self.table.primary_key, self.table.version_column
+        )
+
     def upsert(self, rows: Iterable[Mapping[str, Any]]) -> UpsertResult:
         """Upsert ``rows`` (dicts keyed by column name) batch by batch; see the module docstring."""
-        received = written = batches = 0
-        with self._cursor() as (conn, cur, dialect):
-            target = dialect.qualified(self.table_name, self.schema, with_params=True)
-            statements = dialect.upsert_statements(
-                target, self._columns, self.table.primary_key, self.table.version_column
-            )
+        with SqlBatchWriter([self]) as writer:
             for batch in self._batches(rows, self.batch_size):
-                prepared = self._prepare(batch, offset=received)
-                for sql, to_params in statements:
-                    self._executemany(cur, sql, [to_params(r) for r in prepared])
-                conn.commit()
-                received += len(batch)
-                written += len(prepared)
-                batches += 1
-                self.log.debug(
-                    "%s batch %d: %d rows received, %d written after dedupe (%d so far)",
-                    self.table_name,
-                    batches,
-                    len(batch),
-                    len(prepared),
-                    written,
-                )
-        return UpsertResult(rows_received=received, rows_written=written, batches=batches)
+                writer.write({self.table.name: batch})
+        return writer.results[self.table.name]
+
+
+class SqlBatchWriter:
+    """Several landed tables on ONE connection; each :meth:`write` is ONE transaction.
+
+    A write carrying an order and its items commits both or neither, so a killed or failed
+    sync never leaves a parent row without its children. Every table's batch is validated
+    before any statement runs. Use it as a context manager: the connection is closed at the
+    end and rolled back on an error.
+
+    :param landings: the tables, all on the same hook.
+    """
+
+    def __init__(self, landings: Sequence[SqlLanding]) -> None:
+        if len({id(landing.hook) for landing in landings}) != 1:
+            raise ValueError("SqlBatchWriter needs one or more landings sharing one hook")
+        self.landings = {landing.table.name: landing for landing in landings}
+        self.results = {name: UpsertResult() for name in self.landings}
+        self._stack = ExitStack()
+
+    def __enter__(self) -> SqlBatchWriter:
+        first = next(iter(self.landings.values()))
+        self._conn, self._cur, dialect = self._stack.enter_context(first._cursor())
+        self._dialect = dialect
+        self._statements = {name: landing.statements(dialect) for name, landing in self.landings.items()}
+        return self
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        return bool(self._stack.__exit__(*exc_info))
+
+    def ensure_tables(self) -> None:
+        for landing in self.landings.values():
+            landing.ensure_table_on(self._conn, self._cur, self._dialect)
+
+    def write(self, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Upsert every table's rows in one transaction (nothing is written if any row is invalid)."""
+        prepared = {
+            name: self.landings[name]._prepare(batch, offset=self.results[name].rows_received)
+            for name, batch in rows.items()
+            if batch
+        }
+        try:
+            for name, batch in prepared.items():
+                for sql, to_params in self._statements[name]:
+                    SqlLanding._executemany(self._cur, sql, [to_params(r) for r in batch])
+            self._conn.commit()
+        except BaseException:
+            self._conn.rollback()
+            raise
+        for name, batch in prepared.items():
+            self.results[name] += UpsertResult(len(rows[name]), len(batch), 1)
+            landing = self.landings[name]
+            landing.log.debug(
+                "%s batch %d: %d rows received, %d written after dedupe (%d so far)",
+                landing.table_name,
+                self.results[name].batches,
+                len(rows[name]),
+                len(batch),
+                self.results[name].rows_written,
+            )

@@ -1,13 +1,15 @@
 """Operators that land a Doudian stream into a SQL database or object storage.
 
-Both share window resolution (data interval, else stored watermark), the concurrent
-reader, the watermark that only advances after a commit, a small XCom and an asset
-event per stream. Only the sinks differ.
+Both share window resolution (explicit window or data interval, else stored watermark;
+never past ``now - safety_lag`` or the stream's publication horizon), the concurrent
+reader, the contiguous watermark (a window is recorded done only after its rows are
+committed), a small XCom and an asset event per stream. Only the sinks differ.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +17,9 @@ from airflow.sdk import Asset, BaseHook, BaseOperator
 
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.hooks.watermarks import VariableWatermark
-from airflow_provider_douyin.landing.sinks import SqlTableSink, StorageTableSink
+from airflow_provider_douyin.landing.sinks import SqlStreamSink, StorageTableSink
 from airflow_provider_douyin.streams.catalog import Stream, get_stream
-from airflow_provider_douyin.streams.sync import SyncResult, TableSink, run_sync
+from airflow_provider_douyin.streams.sync import StreamSink, SyncResult, TableSinks, run_sync
 from airflow_provider_douyin.streams.windows import (
     Window,
     clamp_to_history,
@@ -78,10 +80,18 @@ class _DouyinTransferOperator(BaseOperator):
         """Names the landing target in the watermark key."""
         raise NotImplementedError
 
-    def open_sinks(self, stream: Stream, window: Window | None) -> dict[str, TableSink]:
+    def open_sink(self, stream: Stream, window: Window | None) -> AbstractContextManager[StreamSink]:
         raise NotImplementedError
 
-    def resolve_window(self, stream: Stream, context: Context, watermark: VariableWatermark) -> Window:
+    def resolve_window(
+        self, stream: Stream, context: Context, watermark: VariableWatermark
+    ) -> tuple[Window, Window]:
+        """The window to read, and the part of it to record as done once it is committed.
+
+        Runs without a logical date (manual or REST triggers with ``logical_date: null``) have
+        no ``data_interval_*`` keys in the context; they, and zero-width intervals, read from
+        the watermark.
+        """
         now = datetime.now(timezone.utc)
         resolved = resolve_sync_window(
             parse_datetime(self.window_start) or parse_datetime(context.get("data_interval_start")),
@@ -91,12 +101,15 @@ class _DouyinTransferOperator(BaseOperator):
             lookback=self.lookback,
             safety_lag=self.safety_lag,
             initial_window=self.initial_window,
+            publication=stream.window.publication,
+            stream=stream.name,
         )
         window = clamp_to_history(resolved.window, stream.window, now=now.timestamp(), stream=stream.name)
         self.log.info(
             "Stream %s: reading [%s, %s) from the %s", stream.name, *window.isoformat(), resolved.source
         )
-        return window
+        # Seconds older than the API's search limit cannot be read by any run: they count as done.
+        return window, resolved.window
 
     def execute(self, context: Context) -> dict[str, Any]:
         stream = get_stream(self.stream)
@@ -104,25 +117,27 @@ class _DouyinTransferOperator(BaseOperator):
         watermark = (
             VariableWatermark(self.douyin_conn_id, stream.name, self.target_id) if stream.window else None
         )
-        window = self.resolve_window(stream, context, watermark) if watermark else None
-        sinks = self.open_sinks(stream, window)
-        if window is not None and window.seconds == 0:
-            self.log.info("Stream %s: window is empty, nothing to read", stream.name)
-            result = SyncResult(stream=stream.name, window=window, rows=dict.fromkeys(sinks, 0))
-        else:
-            result = run_sync(
-                hook.client.request,
-                stream,
-                window,
-                sinks,
-                check_inner_code=hook.client.check_inner_code,
-                batch_rows=self.batch_rows,
-                max_workers=self.max_workers,
-            )
+        window, done = self.resolve_window(stream, context, watermark) if watermark else (None, None)
+        if watermark is not None:
+            watermark.begin(window)
+        with self.open_sink(stream, window) as sink:
+            if window is not None and window.seconds == 0:
+                self.log.info("Stream %s: window is empty, nothing to read", stream.name)
+                result = SyncResult(stream=stream.name, window=window, rows=dict.fromkeys(sink.tables, 0))
+            else:
+                result = run_sync(
+                    hook.client.request,
+                    stream,
+                    window,
+                    sink,
+                    check_inner_code=hook.client.check_inner_code,
+                    batch_rows=self.batch_rows,
+                    max_workers=self.max_workers,
+                )
         payload = result.as_xcom()
         if watermark is not None:
-            stored = watermark.advance(datetime.fromtimestamp(window.end, timezone.utc))
-            payload["watermark"] = stored.isoformat()
+            state = watermark.record(done) if done.seconds > 0 else watermark.state()
+            payload["watermark"] = datetime.fromtimestamp(state.watermark, timezone.utc).isoformat()
         self._record_asset_event(context, payload)
         return payload
 
@@ -149,10 +164,16 @@ class DouyinToSqlOperator(_DouyinTransferOperator):
     :param stream: ``orders``, ``products``, ``after_sales``, ``settlements`` or ``account_flows``.
     :param sql_conn_id: any connection whose hook is a ``DbApiHook`` (sqlite, postgres, mysql, ...).
     :param table_prefix: prefix of the landed tables.
-    :param window_start: templated; defaults to the run's ``data_interval_start``.
-    :param window_end: templated; defaults to the run's ``data_interval_end``.
+    :param window_start: templated; unset ("", "None") means the run's ``data_interval_start``, and
+        without a non-empty interval the stored watermark. Template it as
+        ``"{{ params.window_start }}"``, not ``"{{ params.window_start or data_interval_start }}"``:
+        a run without a logical date (``airflow dags trigger``, REST ``logical_date: null``) has no
+        ``data_interval_start`` and that template raises ``UndefinedError``.
+    :param window_end: templated, like ``window_start``.
     :param lookback: re-read this much before the window start to catch late-visible updates.
-    :param safety_lag: never read closer to now than this.
+    :param safety_lag: never read closer to now than this. Settlements and fund flows are also never
+        read past their publication horizon (day D is final at D+1 15:00 Asia/Shanghai); a window
+        beyond it is read up to the horizon and only that part is recorded done.
     :param initial_window: how far back the first watermark-driven run starts.
     :param max_workers: concurrent requests; the connection's ``qps`` sets the pace.
     """
@@ -168,12 +189,9 @@ class DouyinToSqlOperator(_DouyinTransferOperator):
     def target_id(self) -> str:
         return f"{self.sql_conn_id}.{self.table_prefix}"
 
-    def open_sinks(self, stream: Stream, window: Window | None) -> dict[str, TableSink]:
+    def open_sink(self, stream: Stream, window: Window | None) -> SqlStreamSink:
         db_hook = BaseHook.get_hook(self.sql_conn_id)
-        return {
-            b.table.name: SqlTableSink(db_hook, b.table, table_prefix=self.table_prefix)
-            for b in stream.tables
-        }
+        return SqlStreamSink(db_hook, [b.table for b in stream.tables], table_prefix=self.table_prefix)
 
 
 class DouyinToStorageOperator(_DouyinTransferOperator):
@@ -198,10 +216,13 @@ class DouyinToStorageOperator(_DouyinTransferOperator):
     def target_id(self) -> str:
         return f"{self.path}.{self.table_prefix}"
 
-    def open_sinks(self, stream: Stream, window: Window | None) -> dict[str, TableSink]:
-        return {
-            b.table.name: StorageTableSink(
-                self.path, b.table, window, format=self.format, table_prefix=self.table_prefix
-            )
-            for b in stream.tables
-        }
+    @contextmanager
+    def open_sink(self, stream: Stream, window: Window | None) -> Iterator[TableSinks]:
+        yield TableSinks(
+            {
+                b.table.name: StorageTableSink(
+                    self.path, b.table, window, format=self.format, table_prefix=self.table_prefix
+                )
+                for b in stream.tables
+            }
+        )

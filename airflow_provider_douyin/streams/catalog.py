@@ -43,6 +43,16 @@ class Paging:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """When an API's rows of a day are final, so a read never moves past rows still to appear.
+
+    Rows of day D (Asia/Shanghai calendar; UTC+8, no DST) are complete at D 00:00 + ``ready_after``.
+    """
+
+    ready_after: timedelta
+
+
+@dataclass(frozen=True)
 class TimeWindow:
     start_param: str
     end_param: str
@@ -51,6 +61,8 @@ class TimeWindow:
     """Longest window one request may ask for (finance APIs: 7 days)."""
     max_age: timedelta | None = None
     """How far back the API can search (orders: 90 days)."""
+    publication: Publication | None = None
+    """``None``: a change is searchable within seconds (the operator's ``safety_lag`` covers that)."""
 
 
 @dataclass(frozen=True)
@@ -241,7 +253,16 @@ ACCOUNT_FLOWS_TABLE = Table(
     version_column="bill_time",
 )
 
-_FINANCE_WINDOW = TimeWindow("start_time", "end_time", format="shanghai_datetime", max_span=timedelta(days=7))
+# Settlement bills are generated T+1: day D's rows are complete after 15:00 on D+1 (Asia/Shanghai).
+# Fund flows follow the settlements that post them, so they get the same horizon.
+T_PLUS_1_AT_15 = Publication(ready_after=timedelta(days=1, hours=15))
+_FINANCE_WINDOW = TimeWindow(
+    "start_time",
+    "end_time",
+    format="shanghai_datetime",
+    max_span=timedelta(days=7),
+    publication=T_PLUS_1_AT_15,
+)
 
 STREAMS: dict[str, Stream] = {
     s.name: s
@@ -252,6 +273,7 @@ STREAMS: dict[str, Stream] = {
             paging=Paging("page", records="shop_order_list", page_size=100, first_page=0, max_results=50_000),
             tables=(TableBinding(ORDERS_TABLE), TableBinding(ORDER_ITEMS_TABLE, records="sku_order_list")),
             cursor_field="update_time",
+            # order.searchList is searchable near real time: no publication horizon, only the safety lag.
             window=TimeWindow("update_time_start", "update_time_end", max_age=timedelta(days=90)),
             tiebreak=Tiebreak("create_time_start", "create_time_end", "create_time", timedelta(days=90)),
             static_params={"order_by": "update_time", "order_asc": True},
@@ -260,6 +282,7 @@ STREAMS: dict[str, Stream] = {
             name="products",
             method="product.listV2",
             paging=Paging("product_cursor", records="data", page_size=100, first_page=1),
+            # A snapshot of the current catalogue: no window, no watermark, no horizon.
             tables=(
                 TableBinding(PRODUCTS_TABLE),
                 TableBinding(
@@ -276,6 +299,7 @@ STREAMS: dict[str, Stream] = {
             paging=Paging("page", records="items", page_size=100, first_page=0, max_results=50_000),
             tables=(TableBinding(AFTER_SALES_TABLE),),
             cursor_field="aftersale_info.update_time",
+            # afterSale.List by update time is near real time too (with order_by update_time asc).
             window=TimeWindow("update_start_time", "update_end_time"),
             tiebreak=Tiebreak("start_time", "end_time", "aftersale_info.apply_time", timedelta(days=180)),
             static_params={"order_by": ["update_time asc"]},

@@ -1,4 +1,7 @@
-"""One sync: read a stream for a window and hand rows to a sink per table, in bounded batches.
+"""One sync: read a stream for a window and hand its rows to a sink in bounded flushes.
+
+A flush holds whole emitted batches of every table together (an order with all its items),
+so a SQL sink that commits a flush in one transaction never lands a parent without its children.
 
 Airflow-free so that benchmarks and tests drive exactly the code the operators run.
 """
@@ -7,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,6 +27,37 @@ class TableSink(Protocol):
     def write(self, rows: list[dict[str, Any]]) -> None: ...
 
     def close(self) -> Mapping[str, Any]: ...
+
+
+class StreamSink(Protocol):
+    """Where all tables of a sync go. ``write`` gets one flush ``{table: rows}``; ``finish`` ends a
+    successful sync and returns per-table stats."""
+
+    @property
+    def tables(self) -> Collection[str]: ...
+
+    def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None: ...
+
+    def finish(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+
+class TableSinks:
+    """A :class:`StreamSink` over independent per-table sinks (each table commits on its own)."""
+
+    def __init__(self, sinks: Mapping[str, TableSink]) -> None:
+        self.sinks = dict(sinks)
+
+    @property
+    def tables(self) -> Collection[str]:
+        return self.sinks.keys()
+
+    def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
+        for table, batch in rows.items():
+            if batch:
+                self.sinks[table].write(batch)
+
+    def finish(self) -> Mapping[str, Mapping[str, Any]]:
+        return {table: sink.close() for table, sink in self.sinks.items()}
 
 
 @dataclass
@@ -51,32 +85,33 @@ def run_sync(
     call: ApiCall,
     stream: Stream,
     window: Window | None,
-    sinks: Mapping[str, TableSink],
+    sink: StreamSink | Mapping[str, TableSink],
     *,
     check_inner_code: InnerCodeCheck | None = None,
     batch_rows: int = 2_000,
     max_workers: int = 8,
 ) -> SyncResult:
-    """Land every record of ``stream`` in ``window``; rows reach a sink at most ``batch_rows`` at a time."""
-    missing = {b.table.name for b in stream.tables} - set(sinks)
+    """Land every record of ``stream`` in ``window``; a flush holds ~``batch_rows`` rows of all tables."""
+    if isinstance(sink, Mapping):
+        sink = TableSinks(sink)
+    missing = {b.table.name for b in stream.tables} - set(sink.tables)
     if missing:
         raise ValueError(f"no sink for tables {sorted(missing)}")
     started = time.monotonic()
     reader = StreamReader(call, stream, check_inner_code=check_inner_code, max_workers=max_workers)
-    buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in sinks}
+    buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in sink.tables}
+    buffered = 0
     for batch in reader.read(window):
         for table, rows in batch.items():
-            buffer = buffers[table]
-            buffer.extend(rows)
-            if len(buffer) >= batch_rows:
-                sinks[table].write(buffer)
-                buffers[table] = []
-    result = SyncResult(stream=stream.name, window=window)
-    for table, buffer in buffers.items():
-        if buffer:
-            sinks[table].write(buffer)
-        result.sinks[table] = sinks[table].close()
-    result.rows = {t: reader.progress.rows.get(t, 0) for t in sinks}
+            buffers[table].extend(rows)
+            buffered += len(rows)
+        if buffered >= batch_rows:
+            sink.write(buffers)
+            buffers, buffered = {name: [] for name in sink.tables}, 0
+    if buffered:
+        sink.write(buffers)
+    result = SyncResult(stream=stream.name, window=window, sinks=dict(sink.finish()))
+    result.rows = {t: reader.progress.rows.get(t, 0) for t in sink.tables}
     result.requests = reader.progress.requests
     result.seconds = time.monotonic() - started
     log.info("Synced stream %s: %s", stream.name, reader.progress.summary())
