@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_douyin.hooks.conditions import run_check
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.operators.transfer import DOUYIN_PINK
-from airflow_provider_douyin.streams.windows import SHANGHAI, parse_datetime
+from airflow_provider_douyin.streams.catalog import Publication
+from airflow_provider_douyin.streams.windows import (
+    SHANGHAI,
+    latest_published_day,
+    parse_datetime,
+    publication_time,
+)
 from airflow_provider_douyin.triggers.shop import DouyinConditionTrigger
 
 if TYPE_CHECKING:
@@ -61,7 +67,9 @@ class _DouyinConditionSensor(BaseSensorOperator):
             return super().execute(context)
         self._defer(context, auth_retries=AUTH_RETRIES, deadline=time.time() + float(self.timeout))
 
-    def _defer(self, context: Context, *, auth_retries: int, deadline: float) -> None:
+    def _defer(
+        self, context: Context, *, auth_retries: int, deadline: float, start_at: float | None = None
+    ) -> None:
         # The trigger only reads stored tokens, so the worker makes sure a valid one exists first.
         DouyinShopHook(self.douyin_conn_id).client.tokens.access_token()
         self.defer(
@@ -71,6 +79,7 @@ class _DouyinConditionSensor(BaseSensorOperator):
                 params=self.check_params(context),
                 poke_interval=float(self.poke_interval),
                 deadline=deadline,
+                start_at=start_at,
             ),
             method_name="execute_complete",
             kwargs={"auth_retries": auth_retries, "deadline": deadline},
@@ -148,10 +157,19 @@ class DouyinOrdersSensor(_DouyinConditionSensor):
 class DouyinSettlementSensor(_DouyinConditionSensor):
     """Wait until the T+1 settlement bill for a day is published.
 
+    Doudian publishes day D's bill on D+1 and advises reading it after 15:00, so the
+    sensor knows when it is worth asking. Before that moment it makes no API call: a
+    deferrable sensor defers once, straight to the publication time, and then polls every
+    ``poke_interval``; a rescheduled one is rescheduled to the publication time. When the
+    bill is already there it returns at once. It gives up ``wait_after_publication`` after
+    the publication time: a deadline fixed by the calendar, not by when the run happened
+    to start. ``timeout`` (7 days unless set) only caps that; leave it unset.
+
     :param settlement_date: templated ``YYYY-MM-DD`` (Asia/Shanghai); defaults to the day
-        of the run's ``data_interval_start``, else yesterday.
-    :param not_before: do not ask before this long after the next midnight; Doudian
-        advises 15:00 the next day.
+        of the run's ``data_interval_start``, else (no logical date) the latest day whose
+        bill should be out.
+    :param not_before: how long after the next midnight the bill is published (15:00).
+    :param wait_after_publication: how long to keep polling after that before timing out.
     """
 
     check = "settlement_ready"
@@ -162,19 +180,63 @@ class DouyinSettlementSensor(_DouyinConditionSensor):
         *,
         settlement_date: str | None = None,
         not_before: timedelta = timedelta(hours=15),
+        wait_after_publication: timedelta = timedelta(hours=8),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.settlement_date = settlement_date
         self.not_before = not_before
+        self.wait_after_publication = wait_after_publication
+
+    @property
+    def publication(self) -> Publication:
+        return Publication(ready_after=timedelta(days=1) + self.not_before)
+
+    def bill_day(self, context: Context) -> date:
+        if self.settlement_date not in (None, "", "None"):
+            return date.fromisoformat(str(self.settlement_date))
+        start = parse_datetime(context.get("data_interval_start"))
+        if start is not None:
+            return start.astimezone(SHANGHAI).date()
+        return latest_published_day(self.publication, datetime.now(timezone.utc))
 
     def check_params(self, context: Context) -> dict[str, Any]:
-        day = self.settlement_date
-        if not day:
-            start = parse_datetime(context.get("data_interval_start"))
-            moment = start or datetime.now(timezone.utc) - timedelta(days=1)
-            day = moment.astimezone(SHANGHAI).date().isoformat()
-        return {"day": str(day), "not_before_s": self.not_before.total_seconds()}
+        return {"day": self.bill_day(context).isoformat(), "not_before_s": self.not_before.total_seconds()}
+
+    def _schedule(self, context: Context) -> tuple[float, float]:
+        """``(publication time, deadline)`` as epoch seconds."""
+        published = publication_time(self.publication, self.bill_day(context)).timestamp()
+        return published, published + self.wait_after_publication.total_seconds()
+
+    def _timed_out(self, deadline: float) -> Exception:
+        message = f"{self.task_id}: no settlement bill by {datetime.fromtimestamp(deadline, timezone.utc)}"
+        return AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
+
+    def poke(self, context: Context) -> PokeReturnValue | bool:
+        published, deadline = self._schedule(context)
+        if time.time() < published:
+            if self.reschedule:
+                raise AirflowRescheduleException(datetime.fromtimestamp(published, timezone.utc))
+            self.log.info("Waiting: the bill is not published before %s", datetime.fromtimestamp(published))
+            return False
+        result = super().poke(context)
+        if not result and time.time() >= deadline:
+            raise self._timed_out(deadline)
+        return result
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        published, deadline = self._schedule(context)
+        deadline = min(deadline, time.time() + float(self.timeout))
+        if time.time() >= published:
+            # A past day (backfill, late run) is asked once; only a missing bill may wait.
+            result = run_check(self.check, self.douyin_conn_id, self.check_params(context))
+            if result.done:
+                return result.payload
+            if time.time() >= deadline:
+                raise self._timed_out(deadline)
+        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline, start_at=published)
 
 
 class DouyinLowStockSensor(_DouyinConditionSensor):

@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pendulum
@@ -118,6 +118,16 @@ def publication_horizon(publication: Publication | None, now: datetime) -> datet
     shifted = (_aware(now) - publication.ready_after).astimezone(SHANGHAI)
     day_start = shifted.replace(hour=0, minute=0, second=0, microsecond=0)
     return (day_start + timedelta(days=1)).astimezone(timezone.utc)
+
+
+def publication_time(publication: Publication, day: date) -> datetime:
+    """When the rows of Shanghai day ``day`` are final (settlements: 15:00 the next day)."""
+    return (datetime.combine(day, time.min, SHANGHAI) + publication.ready_after).astimezone(timezone.utc)
+
+
+def latest_published_day(publication: Publication, now: datetime) -> date:
+    """The latest Shanghai day whose rows are final at ``now``."""
+    return (publication_horizon(publication, now).astimezone(SHANGHAI) - timedelta(days=1)).date()
 
 
 def latest_readable_end(

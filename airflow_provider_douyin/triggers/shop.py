@@ -5,7 +5,9 @@ the blocking client, so each evaluation runs in a worker thread and the triggere
 event loop stays free. A trigger never rotates tokens: triggerers run many triggers
 concurrently and may be highly available, so a refresh here could race another
 worker's. It reports ``auth_expired`` instead and the task refreshes, then defers again.
-It also ends itself at the sensor's deadline, so the timeout holds wherever it runs.
+It also ends itself at the sensor's deadline, so the timeout holds wherever it runs, and it
+can sleep until a known ``start_at`` first (a bill published at 15:00 is not asked for before),
+so one deferral covers both the wait and the polling.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class DouyinConditionTrigger(BaseTrigger):
         params: dict[str, Any],
         poke_interval: float = 60.0,
         deadline: float | None = None,
+        start_at: float | None = None,
     ) -> None:
         super().__init__()
         self.check = check
@@ -37,6 +40,7 @@ class DouyinConditionTrigger(BaseTrigger):
         self.params = params
         self.poke_interval = poke_interval
         self.deadline = deadline
+        self.start_at = start_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -47,6 +51,7 @@ class DouyinConditionTrigger(BaseTrigger):
                 "params": self.params,
                 "poke_interval": self.poke_interval,
                 "deadline": self.deadline,
+                "start_at": self.start_at,
             },
         )
 
@@ -54,6 +59,13 @@ class DouyinConditionTrigger(BaseTrigger):
         from airflow_provider_douyin.hooks.conditions import run_check
 
         evaluate = sync_to_async(run_check, thread_sensitive=False)
+        if self.start_at is not None and self.start_at > time.time():
+            self.log.info("Douyin %s: nothing to ask before %.0f; sleeping", self.check, self.start_at)
+            wake = self.start_at if self.deadline is None else min(self.start_at, self.deadline)
+            await asyncio.sleep(max(0.0, wake - time.time()))
+            if self.start_at > time.time():
+                yield TriggerEvent({"status": "timeout", "message": "deadline before the start time"})
+                return
         while True:
             try:
                 result = await evaluate(self.check, self.conn_id, self.params, token_refresh=False)

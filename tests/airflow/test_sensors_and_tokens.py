@@ -119,6 +119,7 @@ class TestTrigger:
             "params": {"threshold": 5},
             "poke_interval": 3,
             "deadline": None,
+            "start_at": None,
         }
         json.dumps(kwargs)
 
@@ -286,3 +287,64 @@ def test_mapped_sql_and_storage_operators_land_the_window_exactly(
     assert len(extras) == 4
     assert all({"rows", "window_start", "window_end", "conn_id"} <= e.keys() for e in extras)
     assert sum(e["rows"]["orders"] for e in extras) >= 2 * len(truth)
+
+
+class TestSettlementSensorKnowsThePublicationTime:
+    """The bill of day D is published at D+1 00:00 + ``not_before``; the sensor never asks earlier."""
+
+    SETTLE = "order.getSettleBillDetailV3"
+
+    def settle_calls(self, server: Any) -> int:
+        return server.stats()["requests_by_method"].get(self.SETTLE, 0)
+
+    def test_a_same_day_run_defers_once_and_ends_when_the_bill_appears(self, shop, in_memory_tokens):
+        import asyncio
+
+        from airflow.sdk.exceptions import TaskDeferred
+
+        # Yesterday's bill is made to appear 4 s from now, in the sandbox and for the sensor alike.
+        midnight = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+        publish_in = (datetime.now(SHANGHAI) - midnight).total_seconds() + 4.0
+        shop.set_faults(settle_ready_delay_s=publish_in)
+        published_at = midnight.timestamp() + publish_in
+        sensor = DouyinSettlementSensor(
+            task_id="t",
+            settlement_date=days_ago_in_shanghai(1),
+            not_before=timedelta(seconds=publish_in),
+            deferrable=True,
+            poke_interval=1.0,
+        )
+        shop.reset_stats()
+        try:
+            sensor.execute({})
+            raise AssertionError("the sensor did not defer")
+        except TaskDeferred as deferred:
+            trigger = deferred.trigger
+        assert self.settle_calls(shop) == 0
+        assert trigger.start_at == published_at
+        assert trigger.deadline == published_at + 8 * 3600
+
+        event = asyncio.run(trigger.run().__anext__()).payload
+        ended = datetime.now(timezone.utc).timestamp()
+        assert event["status"] == "success", event
+        assert published_at <= ended < published_at + 3.0
+        # One question, asked after the publication time, was enough: nothing was asked before it.
+        assert self.settle_calls(shop) == 1
+        assert sensor.execute_complete({}, event) == {"settlement_date": days_ago_in_shanghai(1)}
+
+    def test_a_published_bill_returns_at_once_without_deferring(self, shop, in_memory_tokens):
+        shop.reset_stats()
+        sensor = DouyinSettlementSensor(task_id="t", settlement_date=days_ago_in_shanghai(3), deferrable=True)
+        assert sensor.execute({}) == {"settlement_date": days_ago_in_shanghai(3)}
+        assert self.settle_calls(shop) == 1
+
+    def test_a_run_without_a_logical_date_waits_for_the_latest_published_day(self):
+        sensor = DouyinSettlementSensor(task_id="t", settlement_date="None")
+        now = datetime.now(SHANGHAI)
+        latest = (now - timedelta(days=1, hours=15)).date().isoformat()
+        assert sensor.check_params({})["day"] == latest
+
+    def test_a_scheduled_run_waits_for_its_own_day(self):
+        sensor = DouyinSettlementSensor(task_id="t")
+        start = datetime(2026, 11, 30, tzinfo=SHANGHAI)
+        assert sensor.check_params({"data_interval_start": start})["day"] == "2026-11-30"
