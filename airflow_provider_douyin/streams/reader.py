@@ -32,7 +32,6 @@ never advance cost a bounded number of requests, never an endless loop.
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import queue
 import threading
@@ -43,12 +42,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from airflow_provider_douyin.client.errors import DouyinIncompleteReadError, DouyinResponseShapeError
+from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.transport import ApiResponse
 from airflow_provider_douyin.streams.catalog import Stream, TableBinding, TimeFormat
 from airflow_provider_douyin.streams.records import RecordShapeError, RowBuilder, lookup
 from airflow_provider_douyin.streams.windows import HISTORY_MARGIN, Window, format_time, parse_time
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ApiCall = Callable[[str, Mapping[str, Any]], ApiResponse]
 """``call(method, params) -> ApiResponse``: the client's ``request``, so errors can name the log_id."""

@@ -14,16 +14,16 @@ record carries buyers' personal data.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from airflow_provider_douyin.client.errors import DouyinRecordError
+from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.streams.schema import Column, Table
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -8,17 +8,17 @@ Airflow-free so that benchmarks and tests drive exactly the code the operators r
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.streams.catalog import Stream
 from airflow_provider_douyin.streams.reader import ApiCall, InnerCodeCheck, StreamReader
 from airflow_provider_douyin.streams.windows import Window
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class TableSink(Protocol):

@@ -7,7 +7,6 @@ Doudian filters by whole seconds, so windows are kept as integer epoch seconds,
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,13 +15,14 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.streams.catalog import Publication, TimeFormat, TimeWindow
 
 SHANGHAI = timezone(timedelta(hours=8), name="Asia/Shanghai")
 HISTORY_MARGIN = timedelta(minutes=5)
 """Kept between a clamped start and the API's history limit, so clock skew cannot push a request past it."""
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class WindowOutOfRangeError(ValueError):
