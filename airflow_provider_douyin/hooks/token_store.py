@@ -14,7 +14,7 @@ otherwise keeps the pair in process memory, warning once that rotated tokens wil
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from airflow_provider_douyin.client.tokens import TokenPair
 
@@ -62,6 +62,15 @@ class _TaskVariables:
 class _MetadataDbVariables:
     """The metadata database's Variables through the ORM, for code running outside a task."""
 
+    @staticmethod
+    def probe() -> None:
+        """Raise unless a migrated metadata database answers (``Variable.get`` would only log it)."""
+        from airflow.utils.session import create_session
+        from sqlalchemy import text
+
+        with create_session() as session:
+            session.execute(text("SELECT 1 FROM variable WHERE 1 = 0"))
+
     def get(self, key: str) -> str | None:
         from airflow.models.variable import Variable
 
@@ -74,10 +83,9 @@ class _MetadataDbVariables:
 
 
 class _ProcessMemory:
-    """Last resort: the pair lives as long as the process."""
+    """Last resort: the pair lives as long as the process, shared by every hook of the connection."""
 
-    def __init__(self) -> None:
-        self._values: dict[str, str] = {}
+    _values: ClassVar[dict[str, str]] = {}
 
     def get(self, key: str) -> str | None:
         return self._values.get(key)
@@ -97,11 +105,10 @@ def _in_task() -> bool:
 _warned_in_memory = False
 
 
-def _outside_task_backend(key: str) -> _Backend:
+def _outside_task_backend() -> _Backend:
     global _warned_in_memory
-    database = _MetadataDbVariables()
     try:
-        database.get(key)
+        _MetadataDbVariables.probe()
     except Exception as exc:  # no metadata DB configured or reachable: any driver or ORM error
         if not _warned_in_memory:
             _warned_in_memory = True
@@ -111,7 +118,7 @@ def _outside_task_backend(key: str) -> _Backend:
                 type(exc).__name__,
             )
         return _ProcessMemory()
-    return database
+    return _MetadataDbVariables()
 
 
 class VariableTokenStore:
@@ -125,7 +132,7 @@ class VariableTokenStore:
     def backend(self) -> Any:
         """Chosen on first use: the task SDK in a task, else the metadata DB, else process memory."""
         if self._backend is None:
-            self._backend = _TaskVariables() if _in_task() else _outside_task_backend(self.key)
+            self._backend = _TaskVariables() if _in_task() else _outside_task_backend()
         return self._backend
 
     def load(self) -> TokenPair | None:
