@@ -39,6 +39,18 @@ SHOP_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Read timeout (seconds)",
         "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
     },
+    "deadline": {
+        "label": "Attempt deadline (seconds)",
+        "description": "Longest one HTTP attempt may take, connect to last body byte; a gateway that "
+        "trickles bytes is cut off here and the attempt retried.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 60},
+    },
+    "retry_budget": {
+        "label": "Retry budget (seconds)",
+        "description": "Longest one API call may take including its retries, before the task fails "
+        "with the last error.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 300},
+    },
 }
 
 SHOP_UI_FIELD_BEHAVIOUR: dict[str, Any] = {

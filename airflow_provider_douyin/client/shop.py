@@ -53,6 +53,7 @@ class DoudianShopClient:
         sign_method: str = "hmac-sha256",
         qps: float = 10.0,
         timeout: float | tuple[float, float] = (5.0, 30.0),
+        deadline: float | None = None,
         token_store: TokenStore | None = None,
         retry: RetryPolicy | None = None,
         secret_masker: Callable[[str], None] | None = None,
@@ -64,7 +65,8 @@ class DoudianShopClient:
         token_lock_key: Hashable | None = None,
         token_refresh: bool = True,
     ) -> None:
-        """``label`` names the connection in re-authorization messages (default: the shop);
+        """``deadline`` bounds one HTTP attempt (connect to last body byte); ``label`` names the
+        connection in re-authorization messages (default: the shop);
         ``token_lock_key`` identifies ``token_store`` for the in-process refresh lock (default: the
         store's ``key`` attribute, e.g. its Variable key, else the store object); ``token_refresh=False``
         makes a client that only uses stored tokens (for triggers, which must never rotate them).
@@ -99,6 +101,7 @@ class DoudianShopClient:
             limiter=shared_bucket(f"doudian:{app_key}", qps * PACING_HEADROOM),
             retry=retry,
             timeout=timeout,
+            deadline=deadline,
             session=session,
         )
         self._tokens = TokenManager(

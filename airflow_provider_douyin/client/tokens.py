@@ -1,9 +1,17 @@
-"""Doudian access/refresh token lifecycle (reference §2, airflow-notes §7).
+"""Doudian access/refresh token lifecycle.
 
-Doudian rotates both tokens when refreshed in the last hour, kills the old pair an hour later, and
-answers a concurrent refresh with 31012. So: refreshes are serialised per store in-process, the store
-is re-read right before every refresh (another worker may have rotated already), both tokens and both
-absolute expiries are saved in one write, and 31012 means "re-read and try again", not failure.
+Doudian's rules: a refresh in the last hour before access expiry rotates both tokens; the old pair
+keeps working for a grace period (an hour) after that rotation, and a refresh of the superseded
+refresh token inside the grace answers the current pair; a refresh after access expiry rotates and
+kills the old pair at once; an already-rotated (dead) refresh token is refused (50001
+``token-invalid``); a refresh while another refresh of the same token is in flight answers 50002
+``isv.business-failed:31012``.
+
+So: refreshes are serialised per store in-process, the store is re-read on every token error and
+again inside the lock right before a refresh (another worker may have rotated already), a stored
+pair is adopted only while its access token is unexpired, both tokens and both absolute expiries are
+saved in one write, and 31012 or a refused refresh token means "someone else rotated: re-read and
+try again" until the newest stored refresh token itself is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ log = logging.getLogger(__name__)
 
 REFRESH_TTL = 14 * 86400.0
 """Refresh-token lifetime; the API does not return it (§2.4)."""
+
+REFUSAL_BACKOFF = (0.25, 0.5, 1.0, 2.0, 2.0)
+"""Seconds between store re-reads after a refused refresh token, before re-authorization is concluded."""
 
 TokenCall = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
 """Performs a token API call (``token.create`` / ``token.refresh``) and returns the envelope's data."""
@@ -199,7 +210,7 @@ class TokenManager:
             while True:
                 attempt += 1
                 pair = self._store.load()
-                if pair is not None and ((attempt > 1 and pair != tried) or not needed(pair)):
+                if self._usable(pair) and ((attempt > 1 and pair != tried) or not needed(pair)):
                     return self._adopt(pair)
                 tried = pair
                 if not self._may_refresh:
@@ -216,6 +227,11 @@ class TokenManager:
                     log.warning("Concurrent token refresh for %s (31012); re-reading the store", self._label)
                     self._sleep(random.uniform(0.2, 1.0))
                     continue
+                except DouyinReauthorizationRequired as exc:
+                    refused_by_gateway = exc.method == "token.refresh" and exc.code is not None
+                    if not refused_by_gateway or not self._store_moves_past(pair):
+                        raise
+                    continue
                 self._store.save(fresh)
                 log.info(
                     "Saved Doudian token pair for %s: access expires at %.0f, refresh expires at %.0f",
@@ -226,6 +242,26 @@ class TokenManager:
                 unrotated = pair is not None and fresh.access_token == pair.access_token
                 self._unrotated = fresh.access_token if unrotated else None
                 return self._adopt(fresh)
+
+    def _usable(self, pair: TokenPair | None) -> bool:
+        return pair is not None and self._clock() < pair.access_expires_at
+
+    def _store_moves_past(self, refused: TokenPair | None) -> bool:
+        """After a refused refresh: wait (bounded) for another worker to save a newer pair.
+
+        A refresh token is refused once another worker has rotated it after access expiry, and that
+        worker saves the new pair only after the gateway answered it; so a refusal is final only
+        when the store still holds the refused refresh token after the backoff.
+        """
+        refused_token = refused.refresh_token if refused else self._bootstrap_refresh_token
+        for delay in REFUSAL_BACKOFF:
+            pair = self._store.load()
+            if pair is not None and pair.refresh_token != refused_token:
+                log.warning("Refresh token for %s was refused; adopting a newer stored pair", self._label)
+                return True
+            self._sleep(delay)
+        pair = self._store.load()
+        return pair is not None and pair.refresh_token != refused_token
 
     def _adopt(self, pair: TokenPair) -> TokenPair:
         if pair != self._cached:

@@ -13,11 +13,11 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
 
+from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenStore
-from airflow_provider_douyin.hooks.token_store import VariableTokenStore
+from airflow_provider_douyin.hooks.token_store import VariableTokenStore, mask_long_secret
 from airflow_provider_douyin.streams.catalog import get_stream
 from airflow_provider_douyin.streams.reader import StreamReader
 from airflow_provider_douyin.streams.windows import SHANGHAI, Window, format_time
@@ -43,12 +43,17 @@ class ShopConnectionConfig:
     sign_method: str
     qps: float
     timeout: float
+    deadline: float = 60.0
+    """Seconds one HTTP attempt may take, connect to last body byte."""
+    retry_budget: float = 300.0
+    """Seconds one call may spend including its retries."""
 
     def __repr__(self) -> str:  # never show the secret or the bootstrap token
         return (
             f"ShopConnectionConfig(conn_id={self.conn_id!r}, app_key={self.app_key!r}, "
             f"base_url={self.base_url!r}, shop_id={self.shop_id!r}, auth_mode={self.auth_mode!r}, "
-            f"sign_method={self.sign_method!r}, qps={self.qps}, timeout={self.timeout})"
+            f"sign_method={self.sign_method!r}, qps={self.qps}, timeout={self.timeout}, "
+            f"deadline={self.deadline}, retry_budget={self.retry_budget})"
         )
 
 
@@ -137,6 +142,8 @@ def parse_shop_connection(
         sign_method=sign_method,
         qps=_positive_number(extras, "qps", 10.0, conn_id),
         timeout=_positive_number(extras, "timeout", 30.0, conn_id),
+        deadline=_positive_number(extras, "deadline", 60.0, conn_id),
+        retry_budget=_positive_number(extras, "retry_budget", 300.0, conn_id),
     )
 
 
@@ -145,7 +152,9 @@ class DouyinShopHook(BaseHook):
 
     :param douyin_conn_id: Connection of type ``douyin_shop``.
     :param token_store: where rotated tokens live; defaults to the Airflow Variable
-        ``douyin_token__<conn_id>`` because tasks cannot write Connections in Airflow 3.
+        ``douyin_token__<conn_id>`` because tasks cannot write Connections in Airflow 3. Outside a
+        task the Variable is written through the metadata database, or, without one, kept in
+        process memory (one warning). One hook holds one client, so many calls share one token.
     :param token_refresh: ``False`` only uses stored tokens and never rotates them
         (triggers run concurrently with workers and must not own the refresh).
     """
@@ -172,9 +181,8 @@ class DouyinShopHook(BaseHook):
             host=conn.host if not conn.port else f"{conn.host}:{conn.port}",
             extras=conn.extra_dejson,
         )
-        mask_secret(self.config.app_secret)
-        if self.config.refresh_token:
-            mask_secret(self.config.refresh_token)
+        mask_long_secret(self.config.app_secret)
+        mask_long_secret(self.config.refresh_token)
         self.token_store = token_store or VariableTokenStore(douyin_conn_id)
 
     @cached_property
@@ -193,8 +201,10 @@ class DouyinShopHook(BaseHook):
             sign_method=cfg.sign_method,
             qps=cfg.qps,
             timeout=(min(10.0, cfg.timeout), cfg.timeout),
+            deadline=cfg.deadline,
+            retry=RetryPolicy(max_delay=cfg.retry_budget),
             token_store=token_store,
-            secret_masker=mask_secret,
+            secret_masker=mask_long_secret,
             label=f"connection {cfg.conn_id!r}",
             token_refresh=token_refresh,
         )

@@ -1,48 +1,153 @@
-"""Token persistence in an Airflow Variable.
+"""Token persistence in an Airflow Variable, inside a task or anywhere else.
 
 Airflow 3 tasks cannot write Connections, but they can write Variables, which are
 encrypted at rest and masked by key name ("token"). One Variable per connection holds
 both tokens and their absolute expiry times, written in a single ``Variable.set`` so a
 reader never sees a new access token next to a stale refresh token.
+
+Inside a running task the task SDK talks to the supervisor. Outside one (a notebook, a
+script, the UI's Test button) there is no supervisor, so the store writes the metadata
+database's Variables through the ORM when a database is configured and reachable, and
+otherwise keeps the pair in process memory, warning once that rotated tokens will not persist.
 """
 
 from __future__ import annotations
 
 import logging
-
-from airflow.sdk import Variable
-from airflow.sdk.log import mask_secret
+from typing import Any, ClassVar, Protocol
 
 from airflow_provider_douyin.client.tokens import TokenPair
 
 log = logging.getLogger(__name__)
+
+MIN_MASKED_LENGTH = 8
+"""Shorter values are never passed to ``mask_secret``: Airflow refuses to mask them and logs
+"Skipping masking for a secret as it's too short", and no real secret here is that short."""
+
+DESCRIPTION = "Douyin tokens, rotated by airflow-provider-douyin"
+
+
+def mask_long_secret(secret: str | None) -> None:
+    """Mask ``secret`` in Airflow's logs; values shorter than :data:`MIN_MASKED_LENGTH` are skipped."""
+    if secret and len(secret) >= MIN_MASKED_LENGTH:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
 
 
 def token_variable_key(conn_id: str) -> str:
     return f"douyin_token__{conn_id}"
 
 
+class _Backend(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str) -> None: ...
+
+
+class _TaskVariables:
+    """The task SDK's Variables (through the supervisor)."""
+
+    def get(self, key: str) -> str | None:
+        from airflow.sdk import Variable
+
+        return Variable.get(key, default=None)
+
+    def set(self, key: str, value: str) -> None:
+        from airflow.sdk import Variable
+
+        Variable.set(key, value, description=DESCRIPTION)
+
+
+class _MetadataDbVariables:
+    """The metadata database's Variables through the ORM, for code running outside a task."""
+
+    @staticmethod
+    def probe() -> None:
+        """Raise unless a migrated metadata database answers (``Variable.get`` would only log it)."""
+        from airflow.utils.session import create_session
+        from sqlalchemy import text
+
+        with create_session() as session:
+            session.execute(text("SELECT 1 FROM variable WHERE 1 = 0"))
+
+    def get(self, key: str) -> str | None:
+        from airflow.models.variable import Variable
+
+        return Variable.get(key, default_var=None)
+
+    def set(self, key: str, value: str) -> None:
+        from airflow.models.variable import Variable
+
+        Variable.set(key, value, description=DESCRIPTION)
+
+
+class _ProcessMemory:
+    """Last resort: the pair lives as long as the process, shared by every hook of the connection."""
+
+    _values: ClassVar[dict[str, str]] = {}
+
+    def get(self, key: str) -> str | None:
+        return self._values.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        self._values[key] = value
+
+
+def _in_task() -> bool:
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return False
+    return getattr(task_runner, "SUPERVISOR_COMMS", None) is not None
+
+
+_warned_in_memory = False
+
+
+def _outside_task_backend() -> _Backend:
+    global _warned_in_memory
+    try:
+        _MetadataDbVariables.probe()
+    except Exception as exc:  # no metadata DB configured or reachable: any driver or ORM error
+        if not _warned_in_memory:
+            _warned_in_memory = True
+            log.warning(
+                "No Airflow task context and no reachable metadata database (%s): Douyin tokens are "
+                "kept in this process only and will not persist",
+                type(exc).__name__,
+            )
+        return _ProcessMemory()
+    return _MetadataDbVariables()
+
+
 class VariableTokenStore:
-    """``TokenStore`` backed by the Variable ``douyin_token__<conn_id>``."""
+    """``TokenStore`` backed by the Variable ``douyin_token__<conn_id>``, wherever the code runs."""
 
     def __init__(self, conn_id: str) -> None:
         self.key = token_variable_key(conn_id)
+        self._backend: _Backend | None = None
+
+    @property
+    def backend(self) -> Any:
+        """Chosen on first use: the task SDK in a task, else the metadata DB, else process memory."""
+        if self._backend is None:
+            self._backend = _TaskVariables() if _in_task() else _outside_task_backend()
+        return self._backend
 
     def load(self) -> TokenPair | None:
-        raw = Variable.get(self.key, default=None)
+        raw = self.backend.get(self.key)
         if not raw:
             return None
         pair = TokenPair.from_json(raw)
-        mask_secret(pair.access_token)
-        mask_secret(pair.refresh_token)
+        mask_long_secret(pair.access_token)
+        mask_long_secret(pair.refresh_token)
         return pair
 
     def save(self, pair: TokenPair) -> None:
-        mask_secret(pair.access_token)
-        mask_secret(pair.refresh_token)
-        Variable.set(
-            self.key, pair.to_json(), description="Douyin tokens, rotated by airflow-provider-douyin"
-        )
+        mask_long_secret(pair.access_token)
+        mask_long_secret(pair.refresh_token)
+        self.backend.set(self.key, pair.to_json())
         log.info("Stored rotated Douyin tokens in Variable %s", self.key)
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from airflow_provider_douyin.client.tokens import InMemoryTokenStore
 from airflow_provider_douyin.hooks.shop import DouyinConnectionError, DouyinShopHook, parse_shop_connection
 
 APP_KEY = "3409409348479354011"
@@ -27,6 +28,29 @@ def test_defaults_for_a_self_use_app():
         10.0,
         30.0,
     )
+
+
+def test_deadline_and_retry_budget_default_and_parse():
+    assert (parse(shop_id="1").deadline, parse(shop_id="1").retry_budget) == (60.0, 300.0)
+    cfg = parse(shop_id="1", deadline="15", retry_budget=90)
+    assert (cfg.deadline, cfg.retry_budget) == (15.0, 90.0)
+
+
+def test_the_hook_hands_deadline_and_retry_budget_to_the_transport(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DOUYIN_TUNED",
+        json.dumps(
+            {
+                "conn_type": "douyin_shop",
+                "login": APP_KEY,
+                "password": SECRET,
+                "extra": {"shop_id": "1", "deadline": 15, "retry_budget": 90},
+            }
+        ),
+    )
+    transport = DouyinShopHook("douyin_tuned", token_store=InMemoryTokenStore()).client._transport
+    assert transport._deadline == 15.0
+    assert transport._retry.max_delay == 90.0
 
 
 def test_prefixed_extras_from_the_legacy_form_are_accepted():
@@ -52,6 +76,9 @@ def test_sandbox_url_is_accepted_as_host():
         ({}, "'shop_id' is required for auth_mode 'self'"),
         ({"auth_mode": "code"}, "'refresh_token' is required for auth_mode 'code'"),
         ({"shop_id": "1", "qps": "fast"}, "'qps' must be a number"),
+        ({"shop_id": "1", "deadline": "soon"}, "'deadline' must be a number"),
+        ({"shop_id": "1", "deadline": 0}, "'deadline' must be > 0"),
+        ({"shop_id": "1", "retry_budget": "-5"}, "'retry_budget' must be > 0"),
         ({"shop_id": "1", "host": "127.0.0.1:8000"}, "host must be empty"),
     ],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_douyin.client import DouyinRequestError
+from airflow_provider_douyin.client import DouyinRequestError, InMemoryTokenStore
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.sandbox import SANDBOX_APP_SECRET
 from tests.airflow.conftest import CONN_ID, shop_connection
@@ -58,3 +58,22 @@ def test_a_permanent_api_error_is_typed_and_names_the_sub_code(shop, in_memory_t
         DouyinShopHook(CONN_ID).call("order.searchList", {"page": 0, "size": 500, "update_time_start": 0})
     assert err.value.code == 40004 and err.value.log_id
     assert err.value.sub_code.startswith("isv.parameter-invalid:")
+
+
+def test_values_too_short_for_airflow_to_mask_are_never_passed_to_mask_secret(shop, monkeypatch):
+    """Airflow logs "Skipping masking for a secret as it's too short" for each such value."""
+    masked: list[str] = []
+    monkeypatch.setattr("airflow.sdk.log.mask_secret", masked.append)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", shop_connection(shop.url, password="short"))
+    store = InMemoryTokenStore()
+    hook = DouyinShopHook(CONN_ID, token_store=store)
+    with pytest.raises(DouyinRequestError):  # the sandbox refuses the wrong secret's sign
+        hook.call("product.listV2", {"page": 1, "size": 1})
+
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", shop_connection(shop.url))
+    DouyinShopHook(CONN_ID, token_store=store).call("product.listV2", {"page": 1, "size": 1})
+
+    assert "short" not in masked
+    assert SANDBOX_APP_SECRET in masked and store.load().access_token in masked
+    # Airflow itself masks the connection's extras as a dict, whose short values it walks by key name
+    assert min(len(value) for value in masked if isinstance(value, str)) >= 8

@@ -17,6 +17,7 @@ from airflow_provider_douyin.client import (
     TokenPair,
     error_for,
 )
+from airflow_provider_douyin.client.tokens import REFUSAL_BACKOFF
 
 from .fakes import DAY, SHOP_ID, T0, FakeClock, FakeGateway, envelope, stored_pair
 
@@ -429,3 +430,74 @@ def test_refreshes_of_stores_with_the_same_key_are_serialised_in_process(clock: 
         thread.join()
     assert methods(gateway) == ["token.refresh"]
     assert gateway.races == 0
+
+
+def test_invalidate_does_not_adopt_an_expired_stored_pair(gateway: FakeGateway, clock: FakeClock) -> None:
+    """A differing stored pair whose access token has expired is refreshed, not handed out."""
+    store = InMemoryTokenStore(stored_pair())
+    tokens = manager(gateway, clock, store)
+    failed = tokens.access_token()
+    expired = stored_pair(clock.now - 7 * DAY - 1, suffix="expired")
+    gateway.register(expired)
+    store.save(expired)
+
+    token = tokens.invalidate(failed)
+
+    assert token not in (failed, expired.access_token)
+    assert gateway.calls == [
+        ("token.refresh", {"grant_type": "refresh_token", "refresh_token": expired.refresh_token})
+    ]
+    assert store.load().access_token == token
+
+
+def test_a_refused_refresh_re_reads_the_store_and_adopts_the_other_workers_pair(
+    gateway: FakeGateway, clock: FakeClock
+) -> None:
+    """Tool app: another worker rotated after expiry (our refresh token died) and saves its pair late."""
+    rotated_away = stored_pair(clock.now - 7 * DAY - 1)  # expired; unknown to the gateway by now
+    store = InMemoryTokenStore(rotated_away)
+    winner = stored_pair(suffix="winner")
+    gateway.register(winner)
+
+    def winner_saves_during_backoff(seconds: float) -> None:
+        clock.sleep(seconds)
+        store.save(winner)
+
+    tokens = manager(gateway, clock, store, auth_mode="code", sleep=winner_saves_during_backoff)
+
+    assert tokens.access_token() == winner.access_token
+    assert methods(gateway) == ["token.refresh"]
+    assert clock.slept == [REFUSAL_BACKOFF[0]]
+
+
+def test_a_refused_refresh_with_an_unexpired_newer_pair_refreshes_that_one(
+    gateway: FakeGateway, clock: FakeClock
+) -> None:
+    """The newer stored pair is expired too: its refresh token is used, still no re-authorization."""
+    store = InMemoryTokenStore(stored_pair(clock.now - 7 * DAY - 1))
+    newer = stored_pair(clock.now - 7 * DAY, suffix="newer")  # expires exactly now
+    gateway.register(newer)
+
+    def newer_saved(seconds: float) -> None:
+        clock.sleep(seconds)
+        store.save(newer)
+
+    tokens = manager(gateway, clock, store, auth_mode="code", sleep=newer_saved)
+    token = tokens.access_token()
+
+    assert token not in (newer.access_token, store.load().refresh_token)
+    assert [params.get("refresh_token") for _, params in gateway.calls][-1] == newer.refresh_token
+    assert methods(gateway) == ["token.refresh", "token.refresh"]
+
+
+def test_reauthorization_only_when_the_newest_stored_refresh_token_is_refused(
+    gateway: FakeGateway, clock: FakeClock
+) -> None:
+    pair = stored_pair(clock.now - 7 * DAY - 1)  # unknown to the gateway, and nobody saves a newer one
+    store = InMemoryTokenStore(pair)
+    with pytest.raises(DouyinReauthorizationRequired) as info:
+        manager(gateway, clock, store, auth_mode="code").access_token()
+    assert methods(gateway) == ["token.refresh"]  # the refused token is not re-sent
+    assert clock.slept == list(REFUSAL_BACKOFF)  # the store was re-read across the whole backoff
+    assert info.value.sub_code == "dop.token-generate-failed:token-invalid"
+    assert store.load() == pair
