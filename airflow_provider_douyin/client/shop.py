@@ -153,16 +153,25 @@ class DoudianShopClient:
                     if response.data.get(key):
                         self._mask(str(response.data[key]))
             return response
-        token = self._tokens.access_token()
+        sent: list[str] = []
+
+        def token_at_send() -> str:
+            # Chosen per attempt, after the rate limiter's wait; remembered so a rejection names it.
+            sent.append(self._tokens.access_token())
+            return sent[-1]
+
         try:
-            return self._transport.request(method, params, access_token=token)
+            return self._transport.request(method, params, access_token=token_at_send)
         except DouyinReauthorizationRequired:
             raise
         except DouyinAuthError as exc:
+            if not sent:  # raised by the token manager itself, before anything was sent
+                raise
             log.warning(
                 "%s: access token rejected (%s, log_id=%s); retrying once", method, exc.sub_code, exc.log_id
             )
-            return self._transport.request(method, params, access_token=self._tokens.invalidate(token))
+            self._tokens.invalidate(sent[-1])
+            return self._transport.request(method, params, access_token=token_at_send)
 
     def close(self) -> None:
         self._transport.close()

@@ -127,9 +127,18 @@ class Transport:
         self._summary = _FlowSummary(clock)
 
     def request(
-        self, method: str, params: Mapping[str, Any] | None = None, *, access_token: str | None = None
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        access_token: str | Callable[[], str] | None = None,
     ) -> ApiResponse:
-        """Call ``method``, retrying transient and throttled failures within the retry policy's budget."""
+        """Call ``method``, retrying transient and throttled failures within the retry policy's budget.
+
+        A callable ``access_token`` is asked for the token on every attempt, right after the rate
+        limiter's wait: a token chosen before a long throttle wait or a first failed attempt may have
+        expired or been rotated by another worker by the time the request is actually sent.
+        """
         self._summary.count_call()
         for attempt in self._retry.retrying(method=method, sleep=self._sleep):
             with attempt:
@@ -145,12 +154,13 @@ class Transport:
         self,
         method: str,
         params: Mapping[str, Any] | None,
-        access_token: str | None,
+        access_token: str | Callable[[], str] | None,
         state: tenacity.RetryCallState,
     ) -> ApiResponse:
         number = state.attempt_number
         waited = self._limiter.acquire() if self._limiter else 0.0
-        call = self._protocol.prepare(method, params, access_token)
+        token = access_token() if callable(access_token) else access_token
+        call = self._protocol.prepare(method, params, token)
         budget_left = self._retry.remaining(state)
         deadline = budget_left if self._deadline is None else min(self._deadline, budget_left)
         cut_by_budget = deadline == budget_left

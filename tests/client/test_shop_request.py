@@ -194,3 +194,26 @@ def test_client_exposes_the_finance_inner_code_check(make_client: Any) -> None:
     client = make_client()
     data = {"code": "100000", "data": [], "is_end": 1}
     assert client.check_inner_code(data, "order.getShopAccountItem") is data
+
+
+def test_each_attempt_sends_the_token_valid_when_it_is_sent(
+    requests_mock: Any, make_client: Any, clock: Any
+) -> None:
+    """A retry after a busy answer goes out with the pair another worker stored meanwhile, not the expired one."""
+    old = stored_pair(clock(), access_ttl=100.0, suffix="old")
+    new = stored_pair(clock() + 150.0, suffix="new")
+    store = InMemoryTokenStore(old)
+    sent: list[str] = []
+
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        sent.append(dict(query_of(request))["access_token"])
+        if len(sent) == 1:  # the gateway is busy; meanwhile the old token expires and is rotated elsewhere
+            clock.advance(200.0)
+            store.save(new)
+            return envelope(20000, sub_code="isp.service-error:10000")
+        return envelope(data={"total": 1, "data": []})
+
+    requests_mock.post(f"{BASE_URL}/product/listV2", json=answer)
+    client = make_client(token_store=store)
+    assert client.call("product.listV2", {"page": 1, "size": 1}) == {"total": 1, "data": []}
+    assert sent == [old.access_token, new.access_token]
