@@ -199,7 +199,7 @@ def test_client_exposes_the_finance_inner_code_check(make_client: Any) -> None:
 def test_each_attempt_sends_the_token_valid_when_it_is_sent(
     requests_mock: Any, make_client: Any, clock: Any
 ) -> None:
-    """A retry after a busy answer goes out with the pair another worker stored meanwhile, not the expired one."""
+    """A retry after a busy answer carries the pair another worker stored meanwhile, not the expired one."""
     old = stored_pair(clock(), access_ttl=100.0, suffix="old")
     new = stored_pair(clock() + 150.0, suffix="new")
     store = InMemoryTokenStore(old)
