@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Callable, Hashable, Mapping
@@ -17,12 +16,13 @@ from airflow_provider_douyin.client.errors import (
     check_inner_code,
 )
 from airflow_provider_douyin.client.ratelimit import shared_bucket
+from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.signing import SIGN_METHODS
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenManager, TokenStore
 from airflow_provider_douyin.client.transport import ApiResponse, Transport
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 TOKEN_METHODS = frozenset({"token.create", "token.refresh"})
 """Methods signed without an access token; they mint tokens instead of using one."""

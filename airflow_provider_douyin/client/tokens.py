@@ -17,7 +17,6 @@ try again" until the newest stored refresh token itself is refused.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import threading
 import time
@@ -32,8 +31,9 @@ from airflow_provider_douyin.client.errors import (
     DouyinRequestError,
     DouyinTokenRaceError,
 )
+from airflow_provider_douyin.client.redaction import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 REFRESH_TTL = 14 * 86400.0
 """Refresh-token lifetime; the API does not return it (§2.4)."""

@@ -13,12 +13,12 @@ otherwise keeps the pair in process memory, warning once that rotated tokens wil
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar, Protocol
 
+from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.tokens import TokenPair
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MIN_MASKED_LENGTH = 8
 """Shorter values are never passed to ``mask_secret``: Airflow refuses to mask them and logs
