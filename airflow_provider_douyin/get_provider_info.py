@@ -17,9 +17,14 @@ SHOP_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     },
     "auth_mode": {
         "label": "Auth mode",
-        "description": "'self' for self-use apps (token.create by shop id), 'code' for tool apps "
-        "(bootstrapped from a refresh token).",
-        "schema": {"type": "string", "enum": ["self", "code"], "default": "self"},
+        "description": "Empty or 'authorization_self' for self-use apps (token.create by shop id); "
+        "'authorization_code' for tool apps (bootstrapped from a refresh token). 'self' and 'code' "
+        "also work, but Airflow warns about every extra shorter than 5 characters.",
+        "schema": {
+            "type": ["string", "null"],
+            "enum": [None, "authorization_self", "authorization_code", "self", "code"],
+            "default": None,
+        },
     },
     "refresh_token": {
         "label": "Bootstrap refresh token",
@@ -59,7 +64,7 @@ SHOP_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "host": "empty = production gateway; http://127.0.0.1:8000 for douyin-sandbox",
         "login": "19-digit app_key",
-        "extra": '{"shop_id": "1000001", "auth_mode": "self"}',
+        "extra": '{"shop_id": "1000001"}',
     },
 }
 

@@ -59,7 +59,7 @@ def airflow_env(home: Path, sandbox_url: str, warehouse: Path) -> dict[str, str]
                     "host": sandbox_url,
                     "login": SANDBOX_APP_KEY,
                     "password": SANDBOX_APP_SECRET,
-                    "extra": {"shop_id": str(SHOP_ID), "auth_mode": "self", "qps": 50},
+                    "extra": {"shop_id": str(SHOP_ID), "qps": 50},
                 }
             ),
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),

@@ -47,7 +47,8 @@ def orders_task_log(tmp_path: Path, douyin_sandbox_factory) -> str:
                     "host": sandbox.url,
                     "login": SANDBOX_APP_KEY,
                     "password": SANDBOX_APP_SECRET,
-                    "extra": {"shop_id": "1000001", "auth_mode": "self", "qps": 50},  # as the README shows
+                    # The extras exactly as the README shows them.
+                    "extra": {"shop_id": "1000001", "sign_method": "hmac-sha256", "qps": 10},
                 }
             ),
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps(
