@@ -28,6 +28,8 @@ from airflow_provider_douyin.sandbox import (
     SandboxConfig,
     SandboxServer,
 )
+from airflow_provider_douyin.streams.catalog import T_PLUS_1_AT_15
+from airflow_provider_douyin.streams.windows import format_time, publication_horizon
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_ID = 1000001
@@ -99,13 +101,19 @@ def run_example_dags(env: dict[str, str], *, days: int, logs: Path) -> list[tupl
 
 
 def truth_counts(server: SandboxServer) -> dict[str, int]:
+    """The sandbox's rows the DAGs may read: fund flows only up to the T+1 publication horizon."""
+    horizon = publication_horizon(T_PLUS_1_AT_15, datetime.now(timezone.utc))
+    final_flows = format_time(int(horizon.timestamp()), "shanghai_datetime")
     counts: dict[str, int] = {}
     orders = server.truth("orders", shop_id=SHOP_ID)
     counts["orders"] = len({o["order_id"] for o in orders})
     counts["order_items"] = len({i["order_id"] for o in orders for i in o["sku_order_list"]})
     for table, key in PRIMARY_KEYS.items():
         if key is not None and table != "orders":
-            counts[table] = len({key(r) for r in server.truth(table, shop_id=SHOP_ID)})
+            rows = server.truth(table, shop_id=SHOP_ID)
+            if table == "account_flows":
+                rows = [r for r in rows if r["bill_time"] < final_flows]
+            counts[table] = len({key(r) for r in rows})
     return counts
 
 
