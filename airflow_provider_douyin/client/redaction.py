@@ -19,7 +19,7 @@ MASK = "***"
 MIN_SECRET_LENGTH = 8
 """Shorter values are never registered: masking "self" or "10" would garble every message."""
 
-_SECRET_KEYS = ("access_token", "refresh_token", "app_secret", "client_secret", "sign")
+_SECRET_KEYS = ("access_token", "access-token", "refresh_token", "app_secret", "client_secret", "sign")
 _KEYED_VALUE = re.compile(
     r"(?:(?<![A-Za-z0-9_])|(?<=%[0-9A-Fa-f]{2}))(?P<key>" + "|".join(_SECRET_KEYS) + r")"
     r"(?P<separator>\\?[\"']?\s*(?:=|:|%3[Dd])\s*\\?[\"']?)"
