@@ -1,4 +1,5 @@
-"""Offline emulator of the Doudian (抖店) open-platform gateway for tests, demos and benchmarks.
+"""Offline emulator of the Doudian (抖店) gateway and the Douyin Open Platform (open.douyin.com)
+for tests, demos and benchmarks; the Open Platform side lives in ``open_platform``.
 
 It shares no code with the provider's client: signing, canonical JSON, token rules and
 error codes are re-implemented from the protocol reference, so the two can check each

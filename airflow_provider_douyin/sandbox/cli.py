@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import DEFAULT_PAGE_DRIFT, FaultConfig, SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, shop_ids
+from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
 from .server import SandboxServer
 
 EPILOG = f"""\
@@ -26,6 +27,14 @@ get a token: token.create with {{"grant_type":"authorization_self","code":"","sh
 control API (unsigned): GET /sandbox/info, GET /sandbox/stats, POST /sandbox/faults,
   POST /sandbox/mutate, POST /sandbox/auth_code, POST /sandbox/stock,
   GET /sandbox/truth/{{table}}?shop_id= (NDJSON: one JSON record per line), POST /sandbox/reset_stats
+
+Douyin Open Platform (/oauth/..., /goodlife/...):
+  client_key    {SANDBOX_CLIENT_KEY}
+  client_secret {SANDBOX_CLIENT_SECRET}
+account ids (来客 merchants): {account_ids(2)[0]}, {account_ids(2)[1]}, ... (one per --merchants)
+control API: GET /sandbox/open/info, GET /sandbox/open/stats, POST /sandbox/open/auth_code,
+  POST /sandbox/open/mutate, GET /sandbox/open/truth/{{table}}?account_id=, GET /sandbox/open/requests,
+  POST /sandbox/open/reset_stats
 """
 
 # (flag, FaultConfig field, type, help)
@@ -45,6 +54,11 @@ FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--grace", "grace", float, "seconds the superseded pair keeps working after a rotation"),
     ("--refresh-hold-ms", "refresh_hold_ms", int, "how long a refresh holds its lock; a second meets 31012"),
     ("--settle-ready-delay", "settle_ready_delay_s", float, "settlement rows of day D appear at D+1 + this"),
+    ("--client-token-ttl", "client_token_ttl", float, "Open Platform client_token lifetime in seconds"),
+    ("--client-token-grace", "client_token_grace", float, "seconds the previous client_token lives on"),
+    ("--open-access-ttl", "open_access_ttl", float, "Open Platform user access_token lifetime in seconds"),
+    ("--open-refresh-ttl", "open_refresh_ttl", float, "Open Platform refresh_token lifetime in seconds"),
+    ("--open-renewals", "open_renewals", int, "renew_refresh_token calls allowed before 10020"),
 )
 
 _UNITS = ((86400, "d"), (3600, "h"))
@@ -63,7 +77,7 @@ def default_text(name: str, value: float) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="douyin-sandbox",
-        description="Offline emulator of the Doudian (抖店) open-platform gateway.",
+        description="Offline emulator of the Doudian (抖店) gateway and the Douyin Open Platform.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -85,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help=f"touch K records of the window before pages > 0 (flag alone: {DEFAULT_PAGE_DRIFT})",
     )
+    serve.add_argument("--merchants", type=int, default=1, help="抖音来客 merchants (default 1)")
+    serve.add_argument(
+        "--life-orders", type=int, default=2000, help="goodlife orders per merchant (default 2000)"
+    )
+    serve.add_argument(
+        "--life-products", type=int, default=None, help="deals per merchant (default life-orders/20)"
+    )
+    serve.add_argument(
+        "--order-shuffle",
+        action="store_true",
+        help="the goodlife order query answers in a new order every time",
+    )
     defaults = FaultConfig()
     for flag, name, kind, text in FAULT_FLAGS:
         serve.add_argument(flag, dest=name, type=kind, default=getattr(defaults, name),
@@ -95,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     faults: dict[str, Any] = {name: getattr(args, name) for _, name, _, _ in FAULT_FLAGS}
     faults["page_drift"] = args.page_drift
+    faults["order_shuffle"] = args.order_shuffle
     return SandboxConfig(
         orders=args.orders, shops=args.shops, seed=args.seed, days=args.days, products=args.products,
+        merchants=args.merchants, life_orders=args.life_orders, life_products=args.life_products,
         faults=FaultConfig(**faults),
     )  # fmt: skip
 
@@ -112,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         info = server.info()
         seconds = info["generation_seconds"]
         print(f"shops {info['shop_ids']} app_key {info['app_key']} generated in {seconds}s", flush=True)
+        open_info = server.open_info()
+        print(f"merchants {open_info['account_ids']} client_key {open_info['client_key']}", flush=True)
         while not stop.wait(0.5):
             pass
     finally:

@@ -48,6 +48,16 @@ class FaultConfig:
     auth_code_ttl: float = 600
     settle_ready_delay_s: float = 15 * 3600
     """Settlement rows of day D appear at D+1 00:00 + this delay (the doc's "after 15:00")."""
+    # Douyin Open Platform (open.douyin.com) token lifetimes and the order-query shuffle.
+    client_token_ttl: float = 2 * 3600
+    client_token_grace: float = 300
+    """How long the previous client_token keeps working after a new fetch."""
+    open_access_ttl: float = 15 * 86400
+    open_refresh_ttl: float = 30 * 86400
+    open_renewals: int = 5
+    """renew_refresh_token calls allowed per authorisation before 10020."""
+    order_shuffle: bool = False
+    """The goodlife order query returns its results in a different order on every request."""
 
     def __post_init__(self) -> None:
         self.page_drift = _drift_count(self.page_drift)
@@ -59,7 +69,7 @@ class FaultConfig:
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
         for name, value in changes.items():
-            kind = float if names[name].type == "float" else int
+            kind = {"float": float, "bool": bool}.get(str(names[name].type), int)
             setattr(self, name, _drift_count(value) if name == "page_drift" else kind(value))
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,6 +97,12 @@ class SandboxConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     extra_apps: dict[str, str] = field(default_factory=dict)
     """More ``app_key -> app_secret`` pairs accepted besides the sandbox app (19-digit keys)."""
+    merchants: int = 1
+    """抖音来客 merchants (account ids) of the Open Platform side."""
+    life_orders: int = 300
+    """Goodlife orders per merchant, spread over the same ``days``."""
+    life_products: int | None = None
+    """Deals per merchant; default ``clamp(life_orders // 20, 10, 2000)``."""
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SandboxConfig:
@@ -100,3 +116,9 @@ class SandboxConfig:
     @property
     def products_per_shop(self) -> int:
         return self.products if self.products is not None else max(12, min(3000, self.orders // 40))
+
+    @property
+    def life_products_per_merchant(self) -> int:
+        if self.life_products is not None:
+            return self.life_products
+        return max(10, min(2000, self.life_orders // 20))

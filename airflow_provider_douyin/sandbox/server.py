@@ -15,6 +15,9 @@ Control API (unsigned JSON, never subject to faults):
 * ``POST /sandbox/stock`` — ``{"sku_id": id, "stock_num": n}`` -> the sku.list element.
 * ``GET  /sandbox/truth/{table}?shop_id=`` — NDJSON, latest version of every record of
   ``orders``, ``products``, ``skus``, ``after_sales``, ``settlements`` or ``account_flows``.
+
+The Douyin Open Platform side (``open_platform``) answers ``/oauth/…`` and ``/goodlife/…``,
+and has its own control API under ``/sandbox/open/…``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +36,8 @@ from urllib.parse import parse_qs
 from .config import SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from .engine import ControlError, Engine, Reply
+from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, is_open_path
+from .open_platform.platform import OpenPlatform
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -40,6 +45,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "Tengine"
     sys_version = ""
     timeout = 60
+    disable_nagle_algorithm = True
+    """Headers and body leave in two writes; with Nagle on, the body waits ~40 ms for a delayed ACK."""
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -54,12 +61,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        engine = self.server.engine
+        engine, open_platform = self.server.engine, self.server.open_platform
         if self.path.startswith("/sandbox/"):
-            self._write(_control_reply(engine, self.command, self.path, body))
+            control = open_platform.control if self.path.startswith("/sandbox/open/") else engine.control
+            self._write(_control_reply(control, self.command, self.path, body))
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = engine.gateway(self.command, self.path, headers, body)
+        serve = open_platform.handle if is_open_path(self.path) else engine.gateway
+        reply = serve(self.command, self.path, headers, body)
         if reply.delay_s > 0:
             time.sleep(reply.delay_s)
         if reply.action == "reset":
@@ -101,8 +110,9 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], engine: Engine) -> None:
+    def __init__(self, address: tuple[str, int], engine: Engine, open_platform: OpenPlatform) -> None:
         self.engine = engine
+        self.open_platform = open_platform
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -124,12 +134,13 @@ def _ndjson(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
         yield ("\n".join(batch) + "\n").encode()
 
 
-def _control_reply(engine: Engine, method: str, raw_path: str, body: bytes) -> Reply:
+def _control_reply(control: Callable[[str, str, dict[str, str], Any], Any], method: str, raw_path: str,
+                   body: bytes) -> Reply:  # fmt: skip
     path, _, query_text = raw_path.partition("?")
     query = {k: v[0] for k, v in parse_qs(query_text).items()}
     try:
         payload = json.loads(body) if body.strip() else {}
-        result = engine.control(method, path, query, payload)
+        result = control(method, path, query, payload)
     except ValueError as exc:
         return _json({"error": f"invalid JSON body: {exc}"}, 400)
     except ControlError as exc:
@@ -151,17 +162,21 @@ class SandboxServer:
         self.config = config or SandboxConfig()
         self._host, self._port = host, port
         self.engine: Engine | None = None
+        self.open_platform: OpenPlatform | None = None
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     app_key = SANDBOX_APP_KEY
     app_secret = SANDBOX_APP_SECRET
+    client_key = SANDBOX_CLIENT_KEY
+    client_secret = SANDBOX_CLIENT_SECRET
 
     def start(self) -> SandboxServer:
         """Generate the data set, bind the port and serve in a daemon thread."""
         if self._httpd is None:
-            self.engine = Engine(self.config)
-            self._httpd = _HTTPServer((self._host, self._port), self.engine)
+            engine = self.engine = Engine(self.config)
+            self.open_platform = OpenPlatform(self.config, clock=lambda: engine.clock())
+            self._httpd = _HTTPServer((self._host, self._port), engine, self.open_platform)
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, args=(0.05,), name="douyin-sandbox", daemon=True
             )
@@ -228,3 +243,42 @@ class SandboxServer:
 
     def reset_stats(self) -> dict[str, Any]:
         return self._control("POST", "/sandbox/reset_stats")
+
+    # ----------------------------------------------------------------- Open Platform side
+    @property
+    def account_ids(self) -> list[str]:
+        """抖音来客 merchant account ids (strings: they are int64 above 2^53)."""
+        return [str(m.account_id) for m in self._open().merchants]
+
+    def _open(self) -> OpenPlatform:
+        if self.open_platform is None:
+            raise RuntimeError("sandbox server is not running")
+        return self.open_platform
+
+    def _open_control(self, method: str, path: str, body: dict[str, Any] | None = None,
+                      query: dict[str, str] | None = None) -> Any:  # fmt: skip
+        payload = body if body is not None else {}
+        return self._open().control(method, "/sandbox/open" + path, query or {}, payload)
+
+    def open_info(self) -> dict[str, Any]:
+        return self._open_control("GET", "/info")
+
+    def open_stats(self) -> dict[str, Any]:
+        """Requests, codes, faults, client_token fetches per client_key and user-token calls."""
+        return self._open_control("GET", "/stats")
+
+    def open_mutate(self, new_orders: int = 0, updates: int = 0, product_updates: int = 0,
+                    account_id: int | str | None = None) -> dict[str, Any]:  # fmt: skip
+        """Create and advance goodlife orders and change deals now; ``None`` = every merchant."""
+        counts = {"new_orders": new_orders, "updates": updates, "product_updates": product_updates}
+        return self._open_control("POST", "/mutate", {**counts, "account_id": account_id})
+
+    def open_truth(self, table: str, account_id: int | str | None = None) -> list[dict[str, Any]]:
+        """Latest version of every record of a ``life_*`` table."""
+        query = {"account_id": str(account_id)} if account_id is not None else {}
+        return list(self._open_control("GET", f"/truth/{table}", query=query))
+
+    def issue_open_auth_code(self, account_id: int | str | None = None, open_id: str | None = None) -> str:
+        """An ``authorization_code`` for ``/oauth/access_token/``, as the authorise page would give."""
+        body = {"account_id": account_id, "open_id": open_id}
+        return self._open_control("POST", "/auth_code", body)["code"]
