@@ -69,24 +69,88 @@ SHOP_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+OPEN_INTEGRATION = "Douyin Open Platform"
+
+OPEN_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
+    "account_id": {
+        "label": "来客 account ID",
+        "description": "The 抖音来客 merchant account (numeric) the life-service streams read.",
+        "schema": {"type": ["string", "null"], "pattern": "^[0-9]*$"},
+    },
+    "root_account_id": {
+        "label": "来客 root account ID",
+        "description": "Optional: the merchant's root (group) account, sent as Rpc-Transit-Life-Account.",
+        "schema": {"type": ["string", "null"], "pattern": "^[0-9]*$"},
+    },
+    "open_id": {
+        "label": "Open ID",
+        "description": "The authorized Douyin account whose user data (videos, fans, live rooms) is read.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "refresh_token": {
+        "label": "Bootstrap refresh token",
+        "description": "Optional: a user refresh token to start the chain from; `douyin-oauth exchange` "
+        "stores one for you instead.",
+        "schema": {"type": ["string", "null"], "format": "password"},
+    },
+    "scopes": {
+        "label": "Scopes",
+        "description": "Comma-separated scopes the authorization URL asks the user for.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "redirect_uri": {
+        "label": "Redirect URI",
+        "description": "The redirect URI registered for the app, used by `douyin-oauth url`.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "qps": {
+        "label": "QPS",
+        "description": "Requests per second for this client_key (the life-service APIs allow 20).",
+        "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 20},
+    },
+    "timeout": SHOP_CONNECTION_FIELDS["timeout"],
+    "deadline": SHOP_CONNECTION_FIELDS["deadline"],
+    "retry_budget": SHOP_CONNECTION_FIELDS["retry_budget"],
+}
+
+OPEN_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port"],
+    "relabeling": {"login": "Client Key", "password": "Client Secret", "host": "API base URL"},
+    "placeholders": {
+        "host": "empty = https://open.douyin.com; http://127.0.0.1:8000 for douyin-sandbox",
+        "login": "client_key",
+        "extra": '{"account_id": "7000000000000000001"}',
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-douyin",
         "name": "Douyin",
-        "description": "Douyin shop (Doudian) orders, products, after-sales and settlements, "
-        "synced exactly into SQL databases and object storage.",
+        "description": "Douyin shop (Doudian) orders, products, after-sales and settlements, and Douyin "
+        "Open Platform (抖音来客) life-service data, synced exactly into SQL databases and object storage.",
         "integrations": [
             {
                 "integration-name": INTEGRATION,
                 "external-doc-url": "https://op.jinritemai.com/docs",
                 "tags": ["service"],
-            }
+            },
+            {
+                "integration-name": OPEN_INTEGRATION,
+                "external-doc-url": "https://developer.open-douyin.com/docs/resource/zh-CN/local-life/develop/OpenAPI/preparation/client_token",
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {
                 "integration-name": INTEGRATION,
                 "python-modules": ["airflow_provider_douyin.hooks.shop"],
-            }
+            },
+            {
+                "integration-name": OPEN_INTEGRATION,
+                "python-modules": ["airflow_provider_douyin.hooks.open_platform"],
+            },
         ],
         "operators": [
             {
@@ -116,6 +180,13 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "Douyin Shop (Doudian)",
                 "ui-field-behaviour": SHOP_UI_FIELD_BEHAVIOUR,
                 "conn-fields": SHOP_CONNECTION_FIELDS,
-            }
+            },
+            {
+                "connection-type": "douyin_open",
+                "hook-class-name": "airflow_provider_douyin.hooks.open_platform.DouyinOpenHook",
+                "hook-name": "Douyin Open Platform",
+                "ui-field-behaviour": OPEN_UI_FIELD_BEHAVIOUR,
+                "conn-fields": OPEN_CONNECTION_FIELDS,
+            },
         ],
     }

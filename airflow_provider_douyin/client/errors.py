@@ -83,6 +83,13 @@ def _rebuild(cls: type[DouyinError], fields: dict[str, Any]) -> DouyinError:
     return cls(**fields)
 
 
+class DouyinConfigError(DouyinError, ValueError):
+    """A misconfiguration found before any call (a connection field, a parameter); the message names it."""
+
+    def _describe(self) -> str:
+        return self.msg
+
+
 class DouyinAuthError(DouyinError):
     """The access token was rejected; refreshing it (or re-reading the store) may fix the call."""
 

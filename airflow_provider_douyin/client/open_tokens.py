@@ -103,6 +103,22 @@ class UserTokenChain(_JsonRecord):
     scope: str = ""
 
 
+def chain_from_authorization(data: Mapping[str, Any], now: float) -> UserTokenChain:
+    """The chain an ``/oauth/access_token/`` reply (an authorization code exchanged) starts."""
+    method = "/oauth/access_token/"
+    refresh_in = as_code(data.get("refresh_expires_in"))
+    return UserTokenChain(
+        access_token=_token(data, "access_token", method),
+        refresh_token=_token(data, "refresh_token", method),
+        access_expires_at=now + _lifetime(data, "expires_in", method),
+        refresh_expires_at=now + (refresh_in if refresh_in and refresh_in > 0 else REFRESH_LIFETIME),
+        obtained_at=now,
+        refresh_obtained_at=now,
+        open_id=str(data.get("open_id") or ""),
+        scope=str(data.get("scope") or ""),
+    )
+
+
 class RecordStore(Protocol, Generic[Record]):
     """Persistence for one token record; ``save`` writes it whole in one operation."""
 

@@ -122,10 +122,15 @@ def _outside_task_backend() -> _Backend:
 
 
 class VariableTokenStore:
-    """``TokenStore`` backed by the Variable ``douyin_token__<conn_id>``, wherever the code runs."""
+    """Token store backed by one Variable (``douyin_token__<conn_id>`` by default), wherever the code runs.
 
-    def __init__(self, conn_id: str) -> None:
-        self.key = token_variable_key(conn_id)
+    ``record`` is the stored type: a Doudian :class:`TokenPair`, or an Open Platform client token or
+    user chain; anything with ``to_json``/``from_json`` and ``access_token`` (and ``refresh_token``).
+    """
+
+    def __init__(self, conn_id: str, *, record: Any = TokenPair, key: str | None = None) -> None:
+        self.key = key or token_variable_key(conn_id)
+        self.record = record
         self._backend: _Backend | None = None
 
     @property
@@ -135,20 +140,28 @@ class VariableTokenStore:
             self._backend = _TaskVariables() if _in_task() else _outside_task_backend()
         return self._backend
 
-    def load(self) -> TokenPair | None:
+    @property
+    def persistent(self) -> bool:
+        """Whether saved tokens outlive this process (False only for the in-process fallback)."""
+        return not isinstance(self.backend, _ProcessMemory)
+
+    def load(self) -> Any:
         raw = self.backend.get(self.key)
         if not raw:
             return None
-        pair = TokenPair.from_json(raw)
-        mask_long_secret(pair.access_token)
-        mask_long_secret(pair.refresh_token)
-        return pair
+        stored = self.record.from_json(raw)
+        _mask_tokens(stored)
+        return stored
 
-    def save(self, pair: TokenPair) -> None:
-        mask_long_secret(pair.access_token)
-        mask_long_secret(pair.refresh_token)
-        self.backend.set(self.key, pair.to_json())
+    def save(self, stored: Any) -> None:
+        _mask_tokens(stored)
+        self.backend.set(self.key, stored.to_json())
         log.info("Stored rotated Douyin tokens in Variable %s", self.key)
 
     def __repr__(self) -> str:
         return f"VariableTokenStore(key={self.key!r})"
+
+
+def _mask_tokens(stored: Any) -> None:
+    mask_long_secret(getattr(stored, "access_token", None))
+    mask_long_secret(getattr(stored, "refresh_token", None))

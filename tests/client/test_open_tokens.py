@@ -21,7 +21,12 @@ import pytest
 from airflow_provider_douyin.client.errors import DouyinReauthorizationRequired
 from airflow_provider_douyin.client.open_client import DouyinOpenClient
 from airflow_provider_douyin.client.open_platform import ACCESS_TOKEN, LIFE_ORDER_QUERY
-from airflow_provider_douyin.client.open_tokens import ClientToken, InMemoryRecordStore, UserTokenChain
+from airflow_provider_douyin.client.open_tokens import (
+    ClientToken,
+    InMemoryRecordStore,
+    UserTokenChain,
+    chain_from_authorization,
+)
 from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.sandbox import SandboxServer
 
@@ -148,18 +153,7 @@ def _authorize(server: SandboxServer, client: DouyinOpenClient, store: InMemoryR
     data = client.call(
         ACCESS_TOKEN, {"code": server.issue_open_auth_code(), "grant_type": "authorization_code"}
     )
-    now = time.time()
-    store.save(
-        UserTokenChain(
-            access_token=data["access_token"],
-            refresh_token=data["refresh_token"],
-            access_expires_at=now + float(data["expires_in"]),
-            refresh_expires_at=now + float(data["refresh_expires_in"]),
-            obtained_at=now,
-            refresh_obtained_at=now,
-            open_id=str(data["open_id"]),
-        )
-    )
+    store.save(chain_from_authorization(data, time.time()))
 
 
 def test_a_user_chain_runs_five_renewals_then_asks_for_reauthorization(
