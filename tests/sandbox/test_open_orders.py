@@ -269,3 +269,14 @@ def test_mutations_pay_verify_and_refund_orders(server: SandboxServer, caller: O
     assert len(changed) >= 5
     truth = {o["order_id"]: o for o in server.open_truth("life_orders", account)}
     assert all(truth[o["order_id"]] == o for o in changed)
+
+
+def test_numbers_as_strings_knob(caller: OpenCaller, server: SandboxServer) -> None:
+    server.set_faults(open_numbers_as_strings=True)
+    envelope = _query(caller, page_size=10)
+    assert envelope["data"]["error_code"] == "0" and envelope["extra"]["error_code"] == "0"
+    assert envelope["extra"]["sub_error_code"] == "0" and envelope["extra"]["now"].isdigit()
+    assert envelope["data"]["page"]["total"] == 400 and len(envelope["data"]["orders"]) == 10
+    token = caller.fetch_client_token()["data"]
+    assert token["expires_in"] == "7200" and token["error_code"] == "0"
+    assert codes(_query(caller, page_size=5)) == ("2100005", "2100005")
