@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .constants import FIRST_SHOP_ID, SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SANDBOX_SHOP_IDS, shop_ids
+from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
 
 if TYPE_CHECKING:
     from .config import FaultConfig, SandboxConfig
@@ -25,10 +26,13 @@ __all__ = [
     "FIRST_SHOP_ID",
     "SANDBOX_APP_KEY",
     "SANDBOX_APP_SECRET",
+    "SANDBOX_CLIENT_KEY",
+    "SANDBOX_CLIENT_SECRET",
     "SANDBOX_SHOP_IDS",
     "FaultConfig",
     "SandboxConfig",
     "SandboxServer",
+    "account_ids",
     "shop_ids",
 ]
 

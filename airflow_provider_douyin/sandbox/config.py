@@ -58,6 +58,8 @@ class FaultConfig:
     """renew_refresh_token calls allowed per authorisation before 10020."""
     order_shuffle: bool = False
     """The goodlife order query returns its results in a different order on every request."""
+    open_numbers_as_strings: bool = False
+    """Open Platform codes, ``now`` and token lifetimes arrive as strings, as some doc samples show."""
 
     def __post_init__(self) -> None:
         self.page_drift = _drift_count(self.page_drift)

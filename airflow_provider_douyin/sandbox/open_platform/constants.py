@@ -34,13 +34,6 @@ PRODUCT_ID_BASE = 1_700_000_000_000_000
 SKU_ID_BASE = 1_800_000_000_000_000
 PRODUCT_SPAN = 10**9
 
-OAUTH_PATHS = (
-    "/oauth/client_token/",
-    "/oauth/access_token/",
-    "/oauth/refresh_token/",
-    "/oauth/renew_refresh_token/",
-    "/oauth/userinfo/",
-)
 OPEN_PATH_PREFIXES = ("/oauth/", "/goodlife/")
 
 

@@ -8,6 +8,9 @@ Two shapes are emulated:
 * OAuth replies: ``{"data": {..., "error_code": 0, "description": ""}, "message": "success"}``,
   and on error ``{"data": {"error_code", "description"}, "extra": {"logid", "now"}}``.
 
+With ``open_numbers_as_strings`` the codes, ``now`` and token lifetimes of both shapes are
+sent as numeric strings (``"error_code":"0"``), as some doc samples show them.
+
 Where the docs give an old and a new code for one condition (an expired token is 2190008 or
 28001008; too many requests 2119003 or 28003018; busy 2119002 or 2100004) and do not say
 which an API answers, the sandbox alternates between them, so a client has to handle both.
@@ -27,7 +30,6 @@ PARAM_INVALID = 2100005
 NOT_AUTHORISED = 2119005
 USE_CURSOR = 4000002
 # OAuth codes.
-NO_PERMISSION = 10004
 MISSING_PARAMS = 10005
 AUTH_CODE_EXPIRED = 10007
 ACCESS_TOKEN_EXPIRED_OAUTH = 10008
@@ -74,11 +76,25 @@ def new_log_id(seq: int) -> str:
     return f"{time.strftime('%Y%m%d%H%M%S')}0102{seq:010d}{random.getrandbits(24):06X}"
 
 
-def _dumps(value: Any) -> bytes:
+STRING_NUMBER_KEYS = frozenset({"error_code", "sub_error_code", "now", "expires_in", "refresh_expires_in"})
+
+
+def _stringify(part: Any) -> Any:
+    """Numeric strings for the codes, ``now`` and lifetimes of one envelope member."""
+    if not isinstance(part, dict):
+        return part
+    return {k: str(v) if k in STRING_NUMBER_KEYS else v for k, v in part.items()}
+
+
+def _dumps(value: dict[str, Any], as_strings: bool) -> bytes:
+    if as_strings:
+        value = {k: _stringify(v) for k, v in value.items()}
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def goodlife_body(data: dict[str, Any] | None, error: OpenError | None, log_id: str, now: float) -> bytes:
+def goodlife_body(
+    data: dict[str, Any] | None, error: OpenError | None, log_id: str, now: float, as_strings: bool = False
+) -> bytes:
     code = 0 if error is None else error.code
     description = "" if error is None else error.description
     payload = {**(data or {}), "error_code": code, "description": description}
@@ -90,15 +106,16 @@ def goodlife_body(data: dict[str, Any] | None, error: OpenError | None, log_id: 
         "logid": log_id,
         "now": int(now * 1000),
     }
-    return _dumps({"data": payload, "extra": extra})
+    return _dumps({"data": payload, "extra": extra}, as_strings)
 
 
-def oauth_body(data: dict[str, Any] | None, error: OpenError | None, log_id: str, now: float) -> bytes:
+def oauth_body(
+    data: dict[str, Any] | None, error: OpenError | None, log_id: str, now: float, as_strings: bool = False
+) -> bytes:
     if error is None:
-        return _dumps({"data": {**(data or {}), "description": "", "error_code": 0}, "message": "success"})
+        body = {"data": {**(data or {}), "description": "", "error_code": 0}, "message": "success"}
+        return _dumps(body, as_strings)
+    extra = {"logid": log_id, "now": int(now * 1000)}
     return _dumps(
-        {
-            "data": {"description": error.description, "error_code": error.code},
-            "extra": {"logid": log_id, "now": int(now * 1000)},
-        }
+        {"data": {"description": error.description, "error_code": error.code}, "extra": extra}, as_strings
     )

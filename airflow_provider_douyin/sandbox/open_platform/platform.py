@@ -183,7 +183,8 @@ class OpenPlatform:
             error = exc
         with self._stats_lock:
             self.responses[str(0 if error is None else error.code)] += 1
-        return Reply(body=render(data, error, log_id, now), headers={"X-Tt-Logid": log_id}, delay_s=delay)
+        body = render(data, error, log_id, now, self.faults.open_numbers_as_strings)
+        return Reply(body=body, headers={"X-Tt-Logid": log_id}, delay_s=delay)
 
     def _process(
         self, http_method: str, path: str, query_text: str, headers: dict[str, str], body: bytes, now: float
