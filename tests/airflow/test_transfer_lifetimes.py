@@ -14,12 +14,11 @@ import pytest
 from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.hooks.watermarks import load_state
 from airflow_provider_douyin.landing import sinks
-from airflow_provider_douyin.landing.sql import SqlLanding
 from airflow_provider_douyin.transfers import douyin_to_sql
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
 from tests.airflow.test_watermark_store import FakeVariables
-from tests.landing.test_sink_lifetimes import assert_closed, count_connections
+from tests.landing.test_sink_lifetimes import assert_closed, count_connections, fail_the_third_item_statement
 
 NOW = datetime.now(timezone.utc)
 MONTH = {"window_start": (NOW - timedelta(days=32)).isoformat(), "window_end": NOW.isoformat()}
@@ -135,16 +134,7 @@ def test_an_empty_window_closes_its_spools_and_writes_nothing(
 def test_a_failing_flush_rolls_back_and_closes_everything(
     shop, in_memory_tokens, variables, sqlite_hook, sql_connections, closed_clients, monkeypatch
 ):
-    original, item_statements = SqlLanding._executemany, []
-
-    def items_fail_the_third_time(cur, sql, params):
-        if "order_items" in sql:
-            item_statements.append(sql)
-            if len(item_statements) == 3:  # the orders of this flush are already written
-                raise RuntimeError("disk full")
-        return original(cur, sql, params)
-
-    monkeypatch.setattr(SqlLanding, "_executemany", staticmethod(items_fail_the_third_time))
+    fail_the_third_item_statement(monkeypatch)
     with pytest.raises(RuntimeError, match="disk full"):
         to_sql(**MONTH, batch_rows=100, max_workers=1).execute(context={})
 

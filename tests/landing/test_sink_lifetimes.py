@@ -88,6 +88,20 @@ def assert_closed(connections: list[Any]) -> None:
             conn.cursor()
 
 
+def fail_the_third_item_statement(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The third statement writing order items raises, after its flush's orders were written."""
+    original, item_statements = SqlLanding._executemany, []
+
+    def items_fail_the_third_time(cur: Any, sql: str, params: list[Any]) -> None:
+        if "order_items" in sql:
+            item_statements.append(sql)
+            if len(item_statements) == 3:
+                raise RuntimeError("disk full")
+        original(cur, sql, params)
+
+    monkeypatch.setattr(SqlLanding, "_executemany", staticmethod(items_fail_the_third_time))
+
+
 def count_rows(hook: Any, table: str) -> int:
     return hook.get_first(f"SELECT COUNT(*) FROM {table}")[0]
 
@@ -151,16 +165,7 @@ def test_a_failing_sync_closes_its_table_sinks_and_keeps_the_flushes_before_it(s
 def test_a_failing_flush_is_rolled_back_and_the_stream_sink_closed(db_hook, monkeypatch):
     stream = get_stream("orders")
     opened = count_connections(db_hook, monkeypatch)
-    original, item_statements = SqlLanding._executemany, []
-
-    def items_fail_the_third_time(cur, sql, params):
-        if "order_items" in sql:
-            item_statements.append(sql)
-            if len(item_statements) == 3:  # the orders of this flush are already written
-                raise RuntimeError("disk full")
-        return original(cur, sql, params)
-
-    monkeypatch.setattr(SqlLanding, "_executemany", staticmethod(items_fail_the_third_time))
+    fail_the_third_item_statement(monkeypatch)
     with (
         pytest.raises(RuntimeError, match="disk full"),
         SqlStreamSink(db_hook, [b.table for b in stream.tables]) as sink,
