@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_douyin.client.shop import DoudianShopClient
+from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.hooks.watermarks import load_state
 from airflow_provider_douyin.landing import sinks
 from airflow_provider_douyin.transfers import douyin_to_sql
@@ -102,6 +103,26 @@ def test_sensors_and_the_token_operator_load_no_landing_code():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_hook_closes_its_client_and_builds_a_new_one_when_used_again(
+    shop, in_memory_tokens, closed_clients
+):
+    with DouyinShopHook() as hook:
+        first = hook.client
+        assert hook.call("product.listV2", {"page": 1, "size": 1})["total"] > 0
+    assert closed_clients == [first]
+    second = hook.client
+    assert second is not first
+    hook.close()
+    hook.close()  # closing twice is harmless
+    assert closed_clients == [first, second]
+
+
+def test_the_connection_test_closes_its_probe_client(shop, in_memory_tokens, closed_clients):
+    ok, message = DouyinShopHook().test_connection()
+    assert ok, message
+    assert len(closed_clients) == 1
 
 
 def test_a_successful_run_closes_its_client_and_its_connection(
