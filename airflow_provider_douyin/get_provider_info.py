@@ -155,11 +155,20 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [
-                    "airflow_provider_douyin.operators.transfer",
-                    "airflow_provider_douyin.operators.tokens",
-                ],
+                "python-modules": ["airflow_provider_douyin.operators.tokens"],
             }
+        ],
+        "transfers": [
+            {
+                "source-integration-name": INTEGRATION,
+                "target-integration-name": "Common SQL",
+                "python-module": "airflow_provider_douyin.transfers.douyin_to_sql",
+            },
+            {
+                "source-integration-name": INTEGRATION,
+                "target-integration-name": "Common IO",
+                "python-module": "airflow_provider_douyin.transfers.douyin_to_storage",
+            },
         ],
         "sensors": [
             {

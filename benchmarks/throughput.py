@@ -168,7 +168,7 @@ def main() -> int:
     landed_set = set(landed)
     lost = len(truth - landed_set)
     extra = len(landed_set - truth)
-    duplicated = result.sinks["orders"]["rows_received"] - len(landed_set)
+    duplicated = result.rows["orders"] - len(landed_set)
     rate = len(landed) / result.seconds
     naive_ids = set(naive["ids"])
     naive_rate = len(naive["ids"]) / naive["seconds"]

@@ -18,7 +18,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param
 
-from airflow_provider_douyin.operators.transfer import DouyinToSqlOperator, DouyinToStorageOperator
+from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
+from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
 
 try:  # Airflow 3.2+
     from airflow.sdk import CronDataIntervalTimetable

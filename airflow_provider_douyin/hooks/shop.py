@@ -217,8 +217,17 @@ class DouyinShopHook(BaseHook):
     def get_conn(self) -> DoudianShopClient:
         return self.client
 
-    def get_client(self) -> DoudianShopClient:
-        return self.client
+    def close(self) -> None:
+        """Close the client's HTTP session, if the client was built; the hook can build a new one."""
+        client = self.__dict__.pop("client", None)
+        if client is not None:
+            client.close()
+
+    def __enter__(self) -> DouyinShopHook:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call one gateway method and return its ``data``; errors are typed ``DouyinError`` subclasses."""
@@ -286,10 +295,10 @@ class DouyinShopHook(BaseHook):
                 stored = self.token_store.load()
             except Exception:  # an unreadable store only means the check starts without a token
                 stored = None
-            probe = self._make_client(
+            with self._make_client(
                 InMemoryTokenStore(stored), token_refresh=self.config.auth_mode == "self"
-            )
-            data = probe.call("product.listV2", {"page": 1, "size": 1})
+            ) as probe:
+                data = probe.call("product.listV2", {"page": 1, "size": 1})
         except Exception as err:  # the UI shows the message; typed errors carry code/sub_code/log_id
             return False, str(err)
         total = data.get("total") if isinstance(data, Mapping) else None

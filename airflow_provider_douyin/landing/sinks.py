@@ -31,8 +31,9 @@ def _sql_stats(landing: SqlLanding, result: UpsertResult) -> dict[str, Any]:
 class SqlStreamSink:
     """All tables of a stream on one connection for the whole sync; each flush is one transaction.
 
-    A context manager: the connection is opened (and the tables ensured) on entry and closed on
-    exit, rolled back if the sync failed.
+    A context manager: on entry the tables are ensured (which opens the connection, so even an
+    empty window creates them); on exit the connection is closed, after a rollback if the sync
+    failed.
     """
 
     def __init__(self, hook: Any, tables: Sequence[Table], *, table_prefix: str = "douyin_") -> None:
@@ -43,16 +44,11 @@ class SqlStreamSink:
         return self._writer.landings.keys()
 
     def __enter__(self) -> SqlStreamSink:
-        self._writer.__enter__()
-        try:
-            self._writer.ensure_tables()
-        except BaseException as exc:
-            self._writer.__exit__(type(exc), exc, exc.__traceback__)
-            raise
+        self._writer.ensure_tables()
         return self
 
-    def __exit__(self, *exc_info: Any) -> bool:
-        return self._writer.__exit__(*exc_info)
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        self._writer.close(rollback=exc_type is not None)
 
     def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
         self._writer.write(rows)
@@ -65,20 +61,37 @@ class SqlStreamSink:
 
 
 class SqlTableSink:
-    """One table on its own connections; :class:`SqlStreamSink` keeps a stream's tables in step."""
+    """One table on one connection, held from construction (which ensures the table) to :meth:`close`;
+    every ``batch_size`` rows are one transaction. :class:`SqlStreamSink` keeps a stream's tables in step.
+
+    Also a context manager, which closes the connection however the block ends.
+    """
 
     def __init__(
         self, hook: Any, table: Table, *, table_prefix: str = "douyin_", batch_size: int = 1000
     ) -> None:
         self.landing = SqlLanding(hook, table, table_prefix=table_prefix, batch_size=batch_size)
-        self.landing.ensure_table()
-        self.result = UpsertResult(0, 0, 0)
+        self._writer = SqlBatchWriter([self.landing])
+        self._writer.ensure_tables()
+
+    @property
+    def result(self) -> UpsertResult:
+        return self._writer.results[self.landing.table.name]
 
     def write(self, rows: list[dict[str, Any]]) -> None:
-        self.result = self.result + self.landing.upsert(rows)
+        for batch in SqlLanding._batches(rows, self.landing.batch_size):
+            self._writer.write({self.landing.table.name: batch})
 
     def close(self) -> Mapping[str, Any]:
+        """Release the connection (every batch is already committed) and return the table's stats."""
+        self._writer.close()
         return _sql_stats(self.landing, self.result)
+
+    def __enter__(self) -> SqlTableSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        self._writer.close(rollback=exc_type is not None)
 
 
 def snapshot_window(now: datetime | None = None) -> Window:
@@ -92,6 +105,12 @@ def snapshot_window(now: datetime | None = None) -> Window:
 
 
 class StorageTableSink:
+    """One table's window, spooled to a temporary file and written by :meth:`close`.
+
+    Also a context manager: leaving the block discards the spool, so a failed or empty sync
+    writes nothing and leaves no temporary file open.
+    """
+
     def __init__(
         self,
         base: Any,
@@ -116,8 +135,15 @@ class StorageTableSink:
             yield json.loads(line)
 
     def close(self) -> Mapping[str, Any]:
+        """Write the spooled rows as the window (parts, then manifest) and return the manifest."""
         start, end = (datetime.fromtimestamp(t, timezone.utc) for t in (self.window.start, self.window.end))
         try:
             return self.landing.write_window(start, end, self._spooled())
         finally:
             self._spool.close()
+
+    def __enter__(self) -> StorageTableSink:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._spool.close()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -109,25 +108,6 @@ class SqlLanding(LoggingMixin):
     def dialect_name(self) -> str:
         return self._dialect_name or self.hook.dialect_name
 
-    # -- connection helpers ------------------------------------------------------------------
-    @contextmanager
-    def _cursor(self) -> Iterator[tuple[Any, Any, LandingDialect]]:
-        """A manual-commit connection, one cursor and the dialect; rolled back on error, always closed."""
-        conn = self.hook.get_conn()
-        try:
-            if self.hook.supports_autocommit:
-                self.hook.set_autocommit(conn, False)
-            cur = conn.cursor()
-            try:
-                yield conn, cur, self._dialect_for(conn)
-            finally:
-                cur.close()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
-
     def _dialect_for(self, conn: Any) -> LandingDialect:
         cls = dialect_class(self.dialect_name)
         return cls(self.hook.escape_word_format, Placeholders(_paramstyle(conn, self.hook)))
@@ -138,8 +118,8 @@ class SqlLanding(LoggingMixin):
 
         Existing columns are never altered or dropped. A missing primary-key column is an error.
         """
-        with self._cursor() as (conn, cur, dialect):
-            self.ensure_table_on(conn, cur, dialect)
+        with SqlBatchWriter([self]) as writer:
+            writer.ensure_tables()
 
     def ensure_table_on(self, conn: Any, cur: Any, dialect: LandingDialect) -> None:
         """:meth:`ensure_table` on an open manual-commit connection."""
@@ -253,12 +233,14 @@ class SqlLanding(LoggingMixin):
 
 
 class SqlBatchWriter:
-    """Several landed tables on ONE connection; each :meth:`write` is ONE transaction.
+    """Several landed tables on ONE connection held for the writer's life; each :meth:`write` is ONE
+    transaction.
 
     A write carrying an order and its items commits both or neither, so a killed or failed
     sync never leaves a parent row without its children. Every table's batch is validated
-    before any statement runs. Use it as a context manager: the connection is closed at the
-    end and rolled back on an error.
+    before any statement runs. The connection is opened on first use, in manual-commit mode;
+    the dialect is detected and the statements are built once, then. :meth:`close` (or leaving
+    the ``with`` block) closes it, after rolling back whatever an error left uncommitted.
 
     :param landings: the tables, all on the same hook.
     """
@@ -268,21 +250,38 @@ class SqlBatchWriter:
             raise ValueError("SqlBatchWriter needs one or more landings sharing one hook")
         self.landings = {landing.table.name: landing for landing in landings}
         self.results = {name: UpsertResult() for name in self.landings}
-        self._stack = ExitStack()
+        self._open: _OpenConnection | None = None
+        self._closed = False
 
     def __enter__(self) -> SqlBatchWriter:
-        first = next(iter(self.landings.values()))
-        self._conn, self._cur, dialect = self._stack.enter_context(first._cursor())
-        self._dialect = dialect
-        self._statements = {name: landing.statements(dialect) for name, landing in self.landings.items()}
         return self
 
-    def __exit__(self, *exc_info: Any) -> bool:
-        return bool(self._stack.__exit__(*exc_info))
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        self.close(rollback=exc_type is not None)
+
+    def _connection(self) -> _OpenConnection:
+        if self._open is None:
+            if self._closed:
+                raise RuntimeError(f"the SQL writer of {sorted(self.landings)} is closed")
+            self._open = _OpenConnection.connect(self.landings.values())
+        return self._open
+
+    def close(self, *, rollback: bool = False) -> None:
+        """Close the connection (idempotent); ``rollback`` first discards an uncommitted transaction."""
+        self._closed = True
+        held, self._open = self._open, None
+        if held is not None:
+            held.close(rollback=rollback)
 
     def ensure_tables(self) -> None:
-        for landing in self.landings.values():
-            landing.ensure_table_on(self._conn, self._cur, self._dialect)
+        """Create or widen every table (see :meth:`SqlLanding.ensure_table`); a failure closes the writer."""
+        try:
+            held = self._connection()
+            for landing in self.landings.values():
+                landing.ensure_table_on(held.conn, held.cur, held.dialect)
+        except BaseException:
+            self.close(rollback=True)
+            raise
 
     def write(self, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
         """Upsert every table's rows in one transaction (nothing is written if any row is invalid)."""
@@ -291,13 +290,16 @@ class SqlBatchWriter:
             for name, batch in rows.items()
             if batch
         }
+        if not prepared:
+            return
+        held = self._connection()
         try:
             for name, batch in prepared.items():
-                for sql, to_params in self._statements[name]:
-                    SqlLanding._executemany(self._cur, sql, [to_params(r) for r in batch])
-            self._conn.commit()
+                for sql, to_params in held.statements[name]:
+                    SqlLanding._executemany(held.cur, sql, [to_params(r) for r in batch])
+            held.conn.commit()
         except BaseException:
-            self._conn.rollback()
+            held.conn.rollback()
             raise
         for name, batch in prepared.items():
             self.results[name] += UpsertResult(len(rows[name]), len(batch), 1)
@@ -310,3 +312,41 @@ class SqlBatchWriter:
                 len(batch),
                 self.results[name].rows_written,
             )
+
+
+@dataclass
+class _OpenConnection:
+    """A manual-commit connection, its one cursor, and what was derived from it once."""
+
+    conn: Any
+    cur: Any
+    dialect: LandingDialect
+    statements: dict[str, list[tuple[str, Any]]]
+
+    @classmethod
+    def connect(cls, landings: Iterable[SqlLanding]) -> _OpenConnection:
+        landings = list(landings)
+        hook = landings[0].hook
+        conn = hook.get_conn()
+        try:
+            if hook.supports_autocommit:
+                hook.set_autocommit(conn, False)
+            dialect = landings[0]._dialect_for(conn)
+            statements = {landing.table.name: landing.statements(dialect) for landing in landings}
+            return cls(conn, conn.cursor(), dialect, statements)
+        except BaseException:
+            conn.close()
+            raise
+
+    def close(self, *, rollback: bool) -> None:
+        try:
+            self.cur.close()
+            if rollback:
+                self.conn.rollback()
+        except Exception:
+            # Closing discards an open transaction anyway; a connection broken by the error being
+            # handled must not replace that error with its own.
+            if not rollback:
+                raise
+        finally:
+            self.conn.close()

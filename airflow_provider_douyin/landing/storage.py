@@ -41,11 +41,8 @@ if TYPE_CHECKING:
 
 MANIFEST_NAME = "_manifest.json"
 PART_PREFIX = "part-"
-FORMATS = {"jsonl.gz": "jsonl.gz", "parquet": "parquet"}
-_RESERVED_MANIFEST_KEYS = frozenset(
-    {"table", "window_start", "window_end", "format", "rows", "files", "columns"}
-    | {"primary_key", "version_column"}
-)
+FORMATS = ("jsonl.gz", "parquet")
+"""The landing formats; each is also its part files' extension."""
 
 
 def _utc(value: datetime) -> datetime:
@@ -124,7 +121,7 @@ class StorageLanding(LoggingMixin):
         )
 
     def part_name(self, number: int) -> str:
-        return f"{PART_PREFIX}{number:05d}.{FORMATS[self.format]}"
+        return f"{PART_PREFIX}{number:05d}.{self.format}"
 
     # -- rows --------------------------------------------------------------------------------
     def _values(self, row: Mapping[str, Any], n: int) -> list[Any]:
@@ -243,14 +240,8 @@ class StorageLanding(LoggingMixin):
         window_start: datetime,
         window_end: datetime,
         rows: Iterable[Mapping[str, Any]],
-        *,
-        extra_manifest: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write ``rows`` as the window's part files, then its manifest; return the manifest."""
-        extra = dict(extra_manifest or {})
-        clash = _RESERVED_MANIFEST_KEYS & extra.keys()
-        if clash:
-            raise ValueError(f"extra_manifest may not set reserved key(s) {sorted(clash)!r}")
         folder = self.window_path(window_start, window_end)
         self._clear(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -275,7 +266,6 @@ class StorageLanding(LoggingMixin):
             "columns": [{"name": c.name, "type": c.type} for c in self.table.columns],
             "primary_key": list(self.table.primary_key),
             "version_column": self.table.version_column,
-            **extra,
         }
         (folder / MANIFEST_NAME).write_text(
             json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
-from airflow_provider_douyin.operators.transfer import DOUYIN_PINK
+from airflow_provider_douyin.ui import DOUYIN_PINK
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -16,7 +16,6 @@ from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTime
 
 from airflow_provider_douyin.hooks.conditions import run_check
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
-from airflow_provider_douyin.operators.transfer import DOUYIN_PINK
 from airflow_provider_douyin.streams.catalog import Publication
 from airflow_provider_douyin.streams.windows import (
     SHANGHAI,
@@ -25,6 +24,7 @@ from airflow_provider_douyin.streams.windows import (
     publication_time,
 )
 from airflow_provider_douyin.triggers.shop import DouyinConditionTrigger
+from airflow_provider_douyin.ui import DOUYIN_PINK
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -67,7 +67,6 @@ class SyncResult:
     rows: dict[str, int] = field(default_factory=dict)
     requests: int = 0
     seconds: float = 0.0
-    sinks: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def as_xcom(self) -> dict[str, Any]:
         start, end = self.window.isoformat() if self.window else (None, None)
@@ -110,7 +109,8 @@ def run_sync(
             buffers, buffered = {name: [] for name in sink.tables}, 0
     if buffered:
         sink.write(buffers)
-    result = SyncResult(stream=stream.name, window=window, sinks=dict(sink.finish()))
+    sink.finish()
+    result = SyncResult(stream=stream.name, window=window)
     result.rows = {t: reader.progress.rows.get(t, 0) for t in sink.tables}
     result.requests = reader.progress.requests
     result.seconds = time.monotonic() - started

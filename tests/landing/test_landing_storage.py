@@ -104,9 +104,7 @@ class TestJsonLines:
         )
 
     def test_manifest_contents(self, memory_base):
-        manifest = StorageLanding(memory_base, ORDERS, rows_per_file=2).write_window(
-            START, END, rows(3), extra_manifest={"run_id": "manual__1", "shop_id": 42}
-        )
+        manifest = StorageLanding(memory_base, ORDERS, rows_per_file=2).write_window(START, END, rows(3))
         assert manifest == {
             "table": "douyin_orders",
             "window_start": "2026-11-21T00:00:00Z",
@@ -123,14 +121,8 @@ class TestJsonLines:
             ],
             "primary_key": ["order_id"],
             "version_column": "update_time",
-            "run_id": "manual__1",
-            "shop_id": 42,
         }
         assert json.loads((memory_base / WINDOW / "_manifest.json").read_text()) == manifest
-
-    def test_reserved_extra_keys_rejected(self, memory_base):
-        with pytest.raises(ValueError, match="rows"):
-            StorageLanding(memory_base, ORDERS).write_window(START, END, [], extra_manifest={"rows": 1})
 
     def test_deterministic_paths_and_bytes(self, base):
         tz = timezone(timedelta(hours=8))  # Beijing time: same instants as START/END
