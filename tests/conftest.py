@@ -22,7 +22,7 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "0Fq9gL9xOQ7oYVZ8cKq1VYgm2cN5
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 AIRFLOW_HOME.mkdir(exist_ok=True)
 
-from airflow_provider_douyin.sandbox import SANDBOX_APP_SECRET  # noqa: E402
+from airflow_provider_douyin.sandbox import SANDBOX_APP_SECRET, SANDBOX_CLIENT_SECRET  # noqa: E402
 from tests.dbs import mysql_hook, postgres_hook, sql_hook, sqlite_hook  # noqa: E402, F401  (shared fixtures)
 
 
@@ -50,7 +50,8 @@ def _memory_filesystem() -> None:
 
 SECRET_PATTERNS = (
     re.compile(re.escape(SANDBOX_APP_SECRET)),
-    re.compile(r"\b(?:act|rft)\.[a-z0-9]{40}\b"),  # every access/refresh token the sandbox issues
+    re.compile(re.escape(SANDBOX_CLIENT_SECRET)),
+    re.compile(r"\b(?:act|rft|clt)\.[a-z0-9]{40}\b"),  # every token the sandbox issues
 )
 
 
