@@ -1,9 +1,10 @@
 """The Doudian streams, declared as data.
 
 Each stream names its endpoint, its pager (the paging style, from ``pagers``), time-window
-parameters, cursor field and the tables it lands (a root table plus child tables flattened
-from nested lists or fanned-out per-record calls). The reader and the landing targets are
-generic over these declarations; adding a stream means adding an entry here.
+parameters, cursor field, the finance inner-code check where its replies carry one, and the
+tables it lands (a root table plus child tables flattened from nested lists or fanned-out
+per-record calls). The reader and the landing targets are generic over these declarations;
+adding a stream means adding an entry here.
 
 Column paths are dotted paths into the API record. A path starting with ``^`` reads the
 parent record (e.g. an order item's version is its order's ``update_time``).
@@ -11,10 +12,12 @@ parent record (e.g. an order item's version is its order's ``update_time``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from airflow_provider_douyin.client.errors import check_inner_code
 from airflow_provider_douyin.streams.pagers import (
     DoudianKeysetPager,
     FinanceCursorPager,
@@ -25,6 +28,8 @@ from airflow_provider_douyin.streams.pagers import (
 from airflow_provider_douyin.streams.schema import Column, Table
 
 TimeFormat = Literal["epoch", "shanghai_datetime"]
+InnerCodeCheck = Callable[..., Any]
+"""``check(data, method, log_id=...)`` raises when a success envelope's inner status is a failure."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,9 @@ class Stream:
     window: TimeWindow | None = None
     """``None``: the stream is a full snapshot and ignores sync windows."""
     static_params: dict = field(default_factory=dict)
-    inner_code: bool = False
-    """Finance APIs nest a second status in ``data.code`` ("100000" = success)."""
+    inner_code: InnerCodeCheck | None = None
+    """Checks every reply of ``method`` for a status nested in a success envelope: the finance APIs
+    answer ``data.code`` "100000" on success. Every reader of the stream applies it."""
 
     @property
     def root(self) -> Table:
@@ -292,7 +298,7 @@ STREAMS: dict[str, Stream] = {
             cursor_field="settle_time",
             window=_FINANCE_WINDOW,
             static_params={"time_type": 0},
-            inner_code=True,
+            inner_code=check_inner_code,
         ),
         Stream(
             name="account_flows",
@@ -302,7 +308,7 @@ STREAMS: dict[str, Stream] = {
             cursor_field="bill_time",
             window=_FINANCE_WINDOW,
             static_params={"time_type": 0},
-            inner_code=True,
+            inner_code=check_inner_code,
         ),
     )
 }

@@ -11,9 +11,9 @@ queue to the caller, so memory stays flat however large the window is.
 Trust: every reply is checked by the pager before a record of it counts. A malformed reply, or a
 page shorter than its own total promises, is read again (``PAGE_READS`` times in all) and then
 fails typed (``DouyinResponseShapeError``, ``DouyinIncompleteReadError``), never as "no more
-rows". Totals are reconciled: records only leave a range while it is read (an update moves them
-past the window's end), so slices holding more than their window's probe counted fail with the
-numbers.
+rows". A stream's ``inner_code`` check runs on every reply of its method. Totals are reconciled:
+records only leave a range while it is read (an update moves them past the window's end), so
+slices holding more than their window's probe counted fail with the numbers.
 
 Work is bounded: a read stops once its requests to the stream's method exceed
 ``REQUEST_BASE + REQUESTS_PER_WINDOW * windows + REQUESTS_PER_PAGE * ceil(records / page_size)``
@@ -44,8 +44,6 @@ log = get_logger(__name__)
 
 ApiCall = Callable[[str, Mapping[str, Any]], ApiResponse]
 """``call(method, params) -> ApiResponse``: the client's ``request``, so errors can name the log_id."""
-InnerCodeCheck = Callable[..., Any]
-"""``check(data, method, log_id=...)`` raises on a finance ``data.code`` other than "100000"."""
 Rows = dict[str, list[dict[str, Any]]]
 _T = TypeVar("_T")
 
@@ -114,8 +112,6 @@ class StreamReader:
     :meth:`emit` and :meth:`report_total`.
 
     :param call: ``call(method, params) -> ApiResponse`` (``DoudianShopClient.request``).
-    :param check_inner_code: ``check(data, method, log_id=...)`` raises on a finance ``data.code``
-        other than "100000".
     :param max_workers: concurrent requests; the rate limiter, not this, sets the pace.
     :param slice_records: aim for this many records per concurrently read slice.
     """
@@ -125,7 +121,6 @@ class StreamReader:
         call: ApiCall,
         stream: Stream,
         *,
-        check_inner_code: InnerCodeCheck | None = None,
         max_workers: int = 8,
         slice_records: int = 2_000,
         max_slices: int = 512,
@@ -133,7 +128,6 @@ class StreamReader:
     ) -> None:
         self._call = call
         self.stream = stream
-        self._check_inner_code = check_inner_code
         self.max_workers = max_workers
         self.slice_records = slice_records
         self.max_slices = max_slices
@@ -313,8 +307,8 @@ class StreamReader:
             self._check_budget(requests)
             params = {**self.stream.static_params, **params}
         response = self._call(method, params)
-        if self.stream.inner_code and paged and self._check_inner_code:
-            self._check_inner_code(response.data, method, log_id=response.log_id)
+        if paged and self.stream.inner_code is not None:
+            self.stream.inner_code(response.data, method, log_id=response.log_id)
         return response
 
     def _check_budget(self, requests: int) -> None:
