@@ -248,8 +248,6 @@ STREAMS: dict[str, Stream] = {
             method="order.searchList",
             pager=DoudianKeysetPager(
                 records="shop_order_list",
-                page_size=100,
-                first_page=0,
                 max_results=50_000,
                 tiebreak=Tiebreak("create_time_start", "create_time_end", "create_time", timedelta(days=90)),
             ),
@@ -279,8 +277,6 @@ STREAMS: dict[str, Stream] = {
             method="afterSale.List",
             pager=DoudianKeysetPager(
                 records="items",
-                page_size=100,
-                first_page=0,
                 max_results=50_000,
                 tiebreak=Tiebreak("start_time", "end_time", "aftersale_info.apply_time", timedelta(days=180)),
             ),

@@ -48,7 +48,7 @@ DENSE_SECOND_PASSES = 5
 
 
 class Pages(Protocol):
-    """What the reader lends a pager for one read: the stream, its requests, and where records go."""
+    """What the reader (``StreamReader``) lends a pager: the stream, its requests, where records go."""
 
     stream: Stream
 
@@ -80,8 +80,9 @@ class Pager(ABC):
 
     A new platform's paging style is a new subclass, not a branch in the reader. The Douyin Open
     Platform's list APIs, for instance, page with ``page_num`` from 1 until ``has_more`` is false, or
-    echo back an opaque ``cursor`` while ``has_more`` is true. Either is a :meth:`walk` of this shape,
-    with a ``check`` that rejects a reply lacking its list, ``has_more`` or cursor::
+    echo back an opaque ``cursor`` while ``has_more`` is true. Either is a :meth:`walk` of this shape
+    (paged by number, the next request asks for ``page_num + 1``), with a ``check`` that rejects a
+    reply lacking its list, ``has_more`` or cursor::
 
         params = {"cursor": 0, "count": self.page_size}
         while True:
@@ -140,10 +141,12 @@ class DoudianKeysetPager(Pager):
 
     records: str
     page_size: int = 100
+    """The largest page the search serves."""
     first_page: int = 0
     max_results: int | None = None
-    """The endpoint's page×size cap."""
+    """The endpoint's page×size cap (Doudian searches: 50,000)."""
     tiebreak: Tiebreak | None = None
+    """``None``: a crowded second is read by offset passes alone."""
 
     def count(self, pages: Pages, window: Window) -> int:
         stream = pages.stream
