@@ -1,9 +1,10 @@
 """The Doudian streams, declared as data.
 
-Each stream names its endpoint, paging style, time-window parameters, cursor field and
-the tables it lands (a root table plus child tables flattened from nested lists or
-fanned-out per-record calls). The reader and the landing targets are generic over these
-declarations; adding a stream means adding an entry here.
+Each stream names its endpoint, its pager (the paging style, from ``pagers``), time-window
+parameters, cursor field, the finance inner-code check where its replies carry one, and the
+tables it lands (a root table plus child tables flattened from nested lists or fanned-out
+per-record calls). The reader and the landing targets are generic over these declarations;
+adding a stream means adding an entry here.
 
 Column paths are dotted paths into the API record. A path starting with ``^`` reads the
 parent record (e.g. an order item's version is its order's ``update_time``).
@@ -11,35 +12,24 @@ parent record (e.g. an order item's version is its order's ``update_time``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from airflow_provider_douyin.client.errors import check_inner_code
+from airflow_provider_douyin.streams.pagers import (
+    DoudianKeysetPager,
+    FinanceCursorPager,
+    Pager,
+    ProductCursorPager,
+    Tiebreak,
+)
 from airflow_provider_douyin.streams.schema import Column, Table
 
-PagingStyle = Literal["page", "start_index", "product_cursor"]
 TimeFormat = Literal["epoch", "shanghai_datetime"]
-
-
-@dataclass(frozen=True)
-class Paging:
-    """How one request is continued.
-
-    ``page``: page/size over an update-time window, walked by keyset on the cursor field
-    (see ``reader``) so that records updated mid-read cannot shift offsets.
-    ``start_index``: the finance cursor (``start_index`` + ``start_time`` from the previous
-    response until ``is_end == 1``).
-    ``product_cursor``: ``product.listV2`` cursor mode (``use_cursor`` + ``cursor_id``), which
-    is not bound by the 10,000 page×size cap.
-    """
-
-    style: PagingStyle
-    records: str
-    """Path of the record list inside ``data``."""
-    page_size: int = 100
-    first_page: int = 0
-    max_results: int | None = None
-    """The endpoint's page×size cap."""
+InnerCodeCheck = Callable[..., Any]
+"""``check(data, method, log_id=...)`` raises when a success envelope's inner status is a failure."""
 
 
 @dataclass(frozen=True)
@@ -66,21 +56,6 @@ class TimeWindow:
 
 
 @dataclass(frozen=True)
-class Tiebreak:
-    """A second time filter that splits a crowded second of the cursor field.
-
-    When more than a page of records share one ``update_time`` second, the reader
-    bisects that second by this field (e.g. ``create_time``) until every part fits in
-    a single page, so it never pages by offset while records may be changing.
-    """
-
-    start_param: str
-    end_param: str
-    field: str
-    max_age: timedelta
-
-
-@dataclass(frozen=True)
 class TableBinding:
     table: Table
     records: str | None = None
@@ -95,16 +70,17 @@ class TableBinding:
 class Stream:
     name: str
     method: str
-    paging: Paging
+    pager: Pager
+    """How requests are continued and replies checked; a new paging style is a new ``Pager``."""
     tables: tuple[TableBinding, ...]
     cursor_field: str | None = None
     """Path of the second-granular time the API filters and sorts by."""
     window: TimeWindow | None = None
     """``None``: the stream is a full snapshot and ignores sync windows."""
-    tiebreak: Tiebreak | None = None
     static_params: dict = field(default_factory=dict)
-    inner_code: bool = False
-    """Finance APIs nest a second status in ``data.code`` ("100000" = success)."""
+    inner_code: InnerCodeCheck | None = None
+    """Checks every reply of ``method`` for a status nested in a success envelope: the finance APIs
+    answer ``data.code`` "100000" on success. Every reader of the stream applies it."""
 
     @property
     def root(self) -> Table:
@@ -270,18 +246,21 @@ STREAMS: dict[str, Stream] = {
         Stream(
             name="orders",
             method="order.searchList",
-            paging=Paging("page", records="shop_order_list", page_size=100, first_page=0, max_results=50_000),
+            pager=DoudianKeysetPager(
+                records="shop_order_list",
+                max_results=50_000,
+                tiebreak=Tiebreak("create_time_start", "create_time_end", "create_time", timedelta(days=90)),
+            ),
             tables=(TableBinding(ORDERS_TABLE), TableBinding(ORDER_ITEMS_TABLE, records="sku_order_list")),
             cursor_field="update_time",
             # order.searchList is searchable near real time: no publication horizon, only the safety lag.
             window=TimeWindow("update_time_start", "update_time_end", max_age=timedelta(days=90)),
-            tiebreak=Tiebreak("create_time_start", "create_time_end", "create_time", timedelta(days=90)),
             static_params={"order_by": "update_time", "order_asc": True},
         ),
         Stream(
             name="products",
             method="product.listV2",
-            paging=Paging("product_cursor", records="data", page_size=100, first_page=1),
+            pager=ProductCursorPager(records="data", page_size=100, first_page=1),
             # A snapshot of the current catalogue: no window, no watermark, no horizon.
             tables=(
                 TableBinding(PRODUCTS_TABLE),
@@ -296,33 +275,36 @@ STREAMS: dict[str, Stream] = {
         Stream(
             name="after_sales",
             method="afterSale.List",
-            paging=Paging("page", records="items", page_size=100, first_page=0, max_results=50_000),
+            pager=DoudianKeysetPager(
+                records="items",
+                max_results=50_000,
+                tiebreak=Tiebreak("start_time", "end_time", "aftersale_info.apply_time", timedelta(days=180)),
+            ),
             tables=(TableBinding(AFTER_SALES_TABLE),),
             cursor_field="aftersale_info.update_time",
             # afterSale.List by update time is near real time too (with order_by update_time asc).
             window=TimeWindow("update_start_time", "update_end_time"),
-            tiebreak=Tiebreak("start_time", "end_time", "aftersale_info.apply_time", timedelta(days=180)),
             static_params={"order_by": ["update_time asc"]},
         ),
         Stream(
             name="settlements",
             method="order.getSettleBillDetailV3",
-            paging=Paging("start_index", records="data", page_size=100),
+            pager=FinanceCursorPager(records="data", page_size=100),
             tables=(TableBinding(SETTLEMENTS_TABLE),),
             cursor_field="settle_time",
             window=_FINANCE_WINDOW,
             static_params={"time_type": 0},
-            inner_code=True,
+            inner_code=check_inner_code,
         ),
         Stream(
             name="account_flows",
             method="order.getShopAccountItem",
-            paging=Paging("start_index", records="data", page_size=1000),
+            pager=FinanceCursorPager(records="data", page_size=1000),
             tables=(TableBinding(ACCOUNT_FLOWS_TABLE),),
             cursor_field="bill_time",
             window=_FINANCE_WINDOW,
             static_params={"time_type": 0},
-            inner_code=True,
+            inner_code=check_inner_code,
         ),
     )
 }

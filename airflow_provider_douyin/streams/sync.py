@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.streams.catalog import Stream
-from airflow_provider_douyin.streams.reader import ApiCall, InnerCodeCheck, StreamReader
+from airflow_provider_douyin.streams.reader import ApiCall, StreamReader
 from airflow_provider_douyin.streams.windows import Window
 
 log = get_logger(__name__)
@@ -86,7 +86,6 @@ def run_sync(
     window: Window | None,
     sink: StreamSink | Mapping[str, TableSink],
     *,
-    check_inner_code: InnerCodeCheck | None = None,
     batch_rows: int = 2_000,
     max_workers: int = 8,
 ) -> SyncResult:
@@ -97,7 +96,7 @@ def run_sync(
     if missing:
         raise ValueError(f"no sink for tables {sorted(missing)}")
     started = time.monotonic()
-    reader = StreamReader(call, stream, check_inner_code=check_inner_code, max_workers=max_workers)
+    reader = StreamReader(call, stream, max_workers=max_workers)
     buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in sink.tables}
     buffered = 0
     for batch in reader.read(window):

@@ -11,12 +11,14 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pendulum
 
 from airflow_provider_douyin.client.redaction import get_logger
-from airflow_provider_douyin.streams.catalog import Publication, TimeFormat, TimeWindow
+
+if TYPE_CHECKING:  # the catalog's pagers use these window helpers
+    from airflow_provider_douyin.streams.catalog import Publication, TimeFormat, TimeWindow
 
 SHANGHAI = timezone(timedelta(hours=8), name="Asia/Shanghai")
 HISTORY_MARGIN = timedelta(minutes=5)

@@ -129,7 +129,6 @@ class BaseDouyinTransferOperator(BaseOperator):
                         stream,
                         window,
                         sink,
-                        check_inner_code=hook.client.check_inner_code,
                         batch_rows=self.batch_rows,
                         max_workers=self.max_workers,
                     )

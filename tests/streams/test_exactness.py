@@ -107,7 +107,6 @@ def sync(client: DoudianShopClient, hook: Any, stream: str, window: Window | Non
         spec,
         window if spec.window else None,
         sinks,
-        check_inner_code=client.check_inner_code,
         batch_rows=150,
         max_workers=4,
     )

@@ -27,7 +27,7 @@ from airflow_provider_douyin.client.errors import (
 from airflow_provider_douyin.landing.sinks import SqlTableSink
 from airflow_provider_douyin.streams import reader
 from airflow_provider_douyin.streams.catalog import get_stream
-from airflow_provider_douyin.streams.reader import StreamReadError
+from airflow_provider_douyin.streams.reader import StreamReader, StreamReadError
 from airflow_provider_douyin.streams.records import RecordShapeError
 from airflow_provider_douyin.streams.sync import run_sync
 from airflow_provider_douyin.streams.windows import Window
@@ -66,9 +66,7 @@ def land(gateway: FakeGateway, hook: Any, stream: str) -> BaseException | None:
     sinks = {b.table.name: SqlTableSink(hook, b.table, table_prefix="t_") for b in spec.tables}
     with client_for(gateway) as client:
         try:
-            run_sync(
-                client.request, spec, window, sinks, check_inner_code=client.check_inner_code, max_workers=4
-            )
+            run_sync(client.request, spec, window, sinks, max_workers=4)
         except DouyinError as err:
             return err
     return None
@@ -337,6 +335,7 @@ CASES = [
         "settlements",
     ),
     Case("inner code missing", settle_fault(drop("data.code")), DouyinTransientError, "settlements"),
+    Case("inner code an error", settle_fault(put("data.code", "50002")), DouyinRequestError, "settlements"),
     # products (cursor mode) and their sku fan-out
     Case("product list missing", products_fault(drop("data.data")), SHAPE, "products"),
     Case("product cursor missing", products_fault(drop("data.cursor_id")), SHAPE, "products"),
@@ -390,6 +389,37 @@ def test_a_malformed_reply_ends_typed_or_exact(case: Case, sqlite_hook):
     assert error.method and error.method in str(error)
     for table, columns in tables:
         assert landed(sqlite_hook, table, columns) == set(), f"{table}: rows written for a failed window"
+
+
+def test_a_finance_inner_error_fails_every_reader_of_the_stream(sqlite_hook):
+    """The stream declares its inner-code check, so no caller can leave it out: ``run_sync`` called
+    as ``benchmarks/_common.py`` calls it (no check passed) and a bare reader both fail on the second
+    settlement page, whose envelope succeeds but whose ``data.code`` says the query failed."""
+
+    def inner_error(envelope: Envelope, params: Params) -> None:
+        envelope["data"].update(code="50002", code_msg="query failed")
+
+    spec = get_stream("settlements")
+    for read in ("run_sync", "reader"):
+        fault = Fault("order.getSettleBillDetailV3", inner_error, lambda n, params: n == 1)
+        rows = [settlement(i, FINANCE_WINDOW.start + 600 * i) for i in range(120)]
+        with (
+            FakeGateway(settlements=rows, fault=fault) as gateway,
+            client_for(gateway) as client,
+            pytest.raises(DouyinRequestError) as raised,
+        ):
+            if read == "run_sync":
+                sinks = {
+                    b.table.name: SqlTableSink(sqlite_hook, b.table, table_prefix="t_") for b in spec.tables
+                }
+                run_sync(client.request, spec, FINANCE_WINDOW, sinks, max_workers=4)
+            else:
+                list(StreamReader(client.request, spec).read(FINANCE_WINDOW))
+        assert fault.served == 1 and gateway.requests["order.getSettleBillDetailV3"] == 2, read
+        error = raised.value
+        assert error.sub_code == "data.code:50002" and "query failed" in str(error), read
+        assert error.method == "order.getSettleBillDetailV3" and error.log_id == "2026120200000000002", read
+    assert landed(sqlite_hook, "settlements", "request_no") == set()
 
 
 def test_errors_name_the_log_id_and_never_a_value(sqlite_hook):
