@@ -1,4 +1,4 @@
-"""The Doudian streams, declared as data.
+"""The streams of both platforms, declared as data.
 
 Each stream names its endpoint, its pager (the paging style, from ``pagers``), time-window
 parameters, cursor field, the finance inner-code check where its replies carry one, and the
@@ -18,9 +18,16 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from airflow_provider_douyin.client.errors import check_inner_code
+from airflow_provider_douyin.client.open_platform import (
+    LIFE_AFTER_SALE_QUERY,
+    LIFE_ORDER_QUERY,
+    LIFE_PRODUCT_ONLINE_QUERY,
+    LIFE_VERIFY_RECORD_QUERY,
+)
 from airflow_provider_douyin.streams.pagers import (
     DoudianKeysetPager,
     FinanceCursorPager,
+    OpenCursorPager,
     Pager,
     ProductCursorPager,
     Tiebreak,
@@ -28,6 +35,9 @@ from airflow_provider_douyin.streams.pagers import (
 from airflow_provider_douyin.streams.schema import Column, Table
 
 TimeFormat = Literal["epoch", "shanghai_datetime"]
+Platform = Literal["doudian", "douyin_open"]
+"""Which gateway serves a stream: the shop gateway (``douyin_shop`` connections) or open.douyin.com
+(``douyin_open`` connections)."""
 InnerCodeCheck = Callable[..., Any]
 """``check(data, method, log_id=...)`` raises when a success envelope's inner status is a failure."""
 
@@ -81,6 +91,9 @@ class Stream:
     inner_code: InnerCodeCheck | None = None
     """Checks every reply of ``method`` for a status nested in a success envelope: the finance APIs
     answer ``data.code`` "100000" on success. Every reader of the stream applies it."""
+    platform: Platform = "doudian"
+    account_param: str | None = None
+    """A request parameter the connection fills in (the 来客 ``account_id``), not the stream."""
 
     @property
     def root(self) -> Table:
@@ -229,6 +242,80 @@ ACCOUNT_FLOWS_TABLE = Table(
     version_column="bill_time",
 )
 
+LIFE_ORDERS_TABLE = Table(
+    name="life_orders",
+    columns=(
+        Column("order_id", "str"),
+        Column("account_id", "str"),
+        *_int("order_status", "order_type", "count"),
+        *_str("poi_id", "open_id", "sku_id", "product_id", "sku_name", "remark"),
+        *_int("original_amount", "discount_amount", "pay_amount"),
+        *_int("create_order_time", "update_order_time", "pay_time"),
+        Column("contacts", "json"),
+    ),
+    primary_key=("order_id",),
+    version_column="update_order_time",
+    description="One row per 抖音来客 order, latest version; amounts in fen.",
+)
+
+LIFE_CERTIFICATES_TABLE = Table(
+    name="life_certificates",
+    columns=(
+        Column("order_item_id", "str"),
+        Column("order_id", "str", "^order_id"),
+        Column("certificate_id", "str"),
+        *_int("item_status", "item_update_time", "pay_amount", "verify_time", "refund_amount", "refund_time"),
+        Column("order_update_time", "int", "^update_order_time"),
+    ),
+    primary_key=("order_item_id",),
+    version_column="order_update_time",
+    description="One row per voucher (order item) of a 抖音来客 order, versioned by its order.",
+)
+
+LIFE_PRODUCTS_TABLE = Table(
+    name="life_products",
+    columns=(
+        Column("product_id", "str", "product.product_id"),
+        *_str("product_name", "out_id", "category_full_name", "account_name", prefix="product."),
+        *_int("category_id", "product_type", "create_time", "update_time", prefix="product."),
+        *_int("sold_start_time", "sold_end_time", prefix="product."),
+        Column("pois", "json", "product.pois"),
+        Column("sku_id", "str", "sku.sku_id"),
+        *_int("actual_amount", "origin_amount", prefix="sku."),
+        Column("stock", "json", "sku.stock"),
+        Column("online_status", "int"),
+        Column("commission_info", "json"),
+    ),
+    primary_key=("product_id",),
+    version_column="update_time",
+    description="Online 抖音来客 deals (snapshot); the online query serves at most 10,000 per read.",
+)
+
+LIFE_VERIFY_RECORDS_TABLE = Table(
+    name="life_verify_records",
+    columns=(
+        *_str("verify_id", "certificate_id", "order_id", "order_item_id", "account_id", "poi_id"),
+        *_int("verify_time", "verify_type", "status"),
+        *_str("sku_id", "product_id", "sku_name"),
+        *_int("original_amount", "pay_amount"),
+    ),
+    primary_key=("verify_id",),
+    version_column="verify_time",
+    description="One row per voucher verification (核销) at a store.",
+)
+
+LIFE_REFUNDS_TABLE = Table(
+    name="life_refunds",
+    columns=(
+        *_str("after_sale_id", "order_id", "order_item_id", "certificate_id", "account_id"),
+        *_int("refund_status", "refund_amount", "apply_time", "refund_done_time", "update_time"),
+        *_str("reason", "city"),
+    ),
+    primary_key=("after_sale_id",),
+    version_column="update_time",
+    description="One row per completed 抖音来客 refund (after-sale order).",
+)
+
 # Settlement bills are generated T+1: day D's rows are complete after 15:00 on D+1 (Asia/Shanghai).
 # Fund flows follow the settlements that post them, so they get the same horizon.
 T_PLUS_1_AT_15 = Publication(ready_after=timedelta(days=1, hours=15))
@@ -305,6 +392,52 @@ STREAMS: dict[str, Stream] = {
             window=_FINANCE_WINDOW,
             static_params={"time_type": 0},
             inner_code=check_inner_code,
+        ),
+        Stream(
+            name="life_orders",
+            method=LIFE_ORDER_QUERY,
+            platform="douyin_open",
+            pager=OpenCursorPager(
+                records="orders", page_size=100, next_cursor="search_after.CursorValue", total="page.total"
+            ),
+            tables=(
+                TableBinding(LIFE_ORDERS_TABLE),
+                TableBinding(LIFE_CERTIFICATES_TABLE, records="certificate"),
+            ),
+            cursor_field="update_order_time",
+            window=TimeWindow("update_order_start_time", "update_order_end_time"),
+            account_param="account_id",
+        ),
+        Stream(
+            name="life_products",
+            method=LIFE_PRODUCT_ONLINE_QUERY,
+            platform="douyin_open",
+            # A snapshot of what is online now; count is at most 50 per request.
+            pager=OpenCursorPager(
+                records="products", page_size=50, size_param="count", next_cursor="next_cursor"
+            ),
+            tables=(TableBinding(LIFE_PRODUCTS_TABLE),),
+            account_param="account_id",
+        ),
+        Stream(
+            name="life_verify_records",
+            method=LIFE_VERIFY_RECORD_QUERY,
+            platform="douyin_open",
+            pager=OpenCursorPager(records="records", page_size=100, size_param="size"),
+            tables=(TableBinding(LIFE_VERIFY_RECORDS_TABLE),),
+            cursor_field="verify_time",
+            window=TimeWindow("start_time", "end_time"),
+            account_param="account_id",
+        ),
+        Stream(
+            name="life_refunds",
+            method=LIFE_AFTER_SALE_QUERY,
+            platform="douyin_open",
+            pager=OpenCursorPager(records="after_sale_orders", page_size=100),
+            tables=(TableBinding(LIFE_REFUNDS_TABLE),),
+            cursor_field="refund_done_time",
+            window=TimeWindow("refund_done_start_time", "refund_done_end_time"),
+            account_param="account_id",
         ),
     )
 }

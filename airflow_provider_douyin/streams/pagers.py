@@ -8,6 +8,8 @@ A stream declaration names its pager (``Stream.pager``); the reader runs it. The
   from the previous reply until ``is_end`` is 1.
 * :class:`ProductCursorPager`: ``product.listV2`` in cursor mode (``use_cursor`` + ``cursor_id``),
   which the 10,000 page×size cap does not bind.
+
+The Douyin Open Platform's lists all continue by an opaque cursor: :class:`OpenCursorPager`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow_provider_douyin.client.errors import DouyinIncompleteReadError
 from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.transport import ApiResponse
+from airflow_provider_douyin.streams.records import lookup
 from airflow_provider_douyin.streams.replies import (
     Page,
     StreamReadError,
@@ -423,3 +426,97 @@ class ProductCursorPager(Pager):
             raise shape_error(response, "a page of records without a new cursor_id")
         keys = [record_key(stream.root, r, response) for r in records]
         return Page(records, keys, [], total, response, cursor_id)
+
+
+@dataclass(frozen=True)
+class OpenCursorPager(Pager):
+    """The Douyin Open Platform's cursor lists: the previous reply's cursor until ``has_more`` is false.
+
+    Used by the 抖音来客 order query (``cursor`` → ``search_after.CursorValue``, with a
+    ``page.total``), product online query (``cursor`` → ``next_cursor``) and the verify-record and
+    after-sale queries (``cursor`` → ``cursor``). Cursors are keysets over an order the platform
+    chooses, so the read never depends on the order records arrive in (the docs do not state it, and
+    the order query's page mode reshuffles); offset paging is never used. Checks: the list, a boolean
+    ``has_more``, a new cursor whenever there is more, keys unique across the walk, record times inside
+    the window, and at the end no fewer records than the smallest total the API reported.
+    """
+
+    records: str
+    page_size: int
+    size_param: str = "page_size"
+    cursor_param: str = "cursor"
+    next_cursor: str = "cursor"
+    """Path of the next cursor inside ``data``."""
+    total: str | None = None
+    """Path of the reply's count inside ``data``, where it has one."""
+    first_cursor: str = ""
+
+    def walk(self, pages: Pages, window: Window | None) -> None:
+        stream = pages.stream
+        params: dict[str, Any] = {self.cursor_param: self.first_cursor, self.size_param: self.page_size}
+        if window is not None:
+            spec = stream.window
+            params[spec.start_param] = format_time(window.start, spec.format)
+            params[spec.end_param] = format_time(window.end, spec.format)
+        keys: set[tuple] = set()
+        smallest_total: int | None = None
+        cursors: set[str] = set()
+        while True:
+            page = pages.fetch(params, functools.partial(self._page, stream=stream, window=window))
+            if page.total is not None:
+                smallest_total = page.total if smallest_total is None else min(smallest_total, page.total)
+            repeated = keys.intersection(page.keys)
+            if repeated:
+                raise StreamReadError(
+                    f"the cursor walk returned {len(repeated)} record(s) a second time",
+                    method=stream.method,
+                    log_id=page.log_id,
+                )
+            keys.update(page.keys)
+            if page.records:
+                pages.emit(page.records, page.log_id)
+            if page.cursor is None:
+                break
+            if page.cursor in cursors:
+                raise StreamReadError(
+                    "the same cursor came back twice", method=stream.method, log_id=page.log_id
+                )
+            cursors.add(page.cursor)
+            params = {**params, self.cursor_param: page.cursor}
+        if smallest_total is not None and len(keys) < smallest_total:
+            raise DouyinIncompleteReadError(
+                f"the cursor walk ended after {len(keys)} distinct records, but the API counted "
+                f"{smallest_total}",
+                method=stream.method,
+                log_id=page.log_id,
+            )
+
+    def _page(self, response: ApiResponse, *, stream: Stream, window: Window | None) -> Page:
+        """Records (inside the window), the total where the reply has one, and the next cursor or None."""
+        data, records = self._records(response)
+        total = None
+        if self.total is not None:
+            total = lookup(data, self.total)
+            if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+                raise shape_error(response, f"data.{self.total} is {kind(total)}, not a count")
+        if len(records) > self.page_size:
+            raise shape_error(response, f"{len(records)} records on a page of at most {self.page_size}")
+        if window is not None:
+            field, fmt = stream.cursor_field, stream.window.format
+            for record in records:
+                if not window.start <= record_time(record, field, fmt, response) < window.end:
+                    raise shape_error(response, f"a record's {field} lies outside the requested window")
+        keys = [record_key(stream.root, r, response) for r in records]
+        if len(set(keys)) < len(keys):
+            raise shape_error(response, "the page holds the same record twice")
+        has_more = data.get("has_more")
+        if not isinstance(has_more, bool):
+            raise shape_error(response, f"has_more is {kind(has_more)}, not a boolean")
+        if not has_more:
+            return Page(records, keys, [], total, response)
+        cursor = lookup(data, self.next_cursor)
+        if isinstance(cursor, bool) or not isinstance(cursor, (str, int)) or cursor in ("", None):
+            raise shape_error(response, f"has_more is true but data.{self.next_cursor} is {kind(cursor)}")
+        if not records:
+            raise shape_error(response, "has_more is true on a page without records")
+        return Page(records, keys, [], total, response, str(cursor))

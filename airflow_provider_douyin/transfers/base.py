@@ -8,13 +8,16 @@ committed), a small XCom and an asset event per stream. Only the sinks differ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import Asset, BaseHook, BaseOperator
 
+from airflow_provider_douyin.client.errors import DouyinConfigError
+from airflow_provider_douyin.client.transport import ApiResponse
+from airflow_provider_douyin.hooks.open_platform import DouyinOpenHook
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.hooks.watermarks import VariableWatermark
 from airflow_provider_douyin.streams.catalog import Stream, get_stream
@@ -36,6 +39,37 @@ def stream_asset(stream: str) -> Asset:
     return Asset(name=f"douyin_{stream}", uri=f"douyin://streams/{stream}")
 
 
+HOOKS = {"doudian": DouyinShopHook, "douyin_open": DouyinOpenHook}
+"""The hook (and so the connection type) that serves each platform's streams."""
+
+
+def platform_hook(conn_id: str | None, stream: Stream) -> DouyinShopHook | DouyinOpenHook:
+    """The hook for ``stream``'s platform; a connection of the other platform is named as the error."""
+    hook_cls = HOOKS[stream.platform]
+    conn_id = conn_id or hook_cls.default_conn_name
+    conn_type = BaseHook.get_connection(conn_id).conn_type
+    if conn_type != hook_cls.conn_type:
+        raise DouyinConfigError(
+            f"Stream {stream.name!r} is read from the {hook_cls.hook_name}, which needs a "
+            f"{hook_cls.conn_type!r} connection; {conn_id!r} is of type {conn_type!r}"
+        )
+    return hook_cls(conn_id)
+
+
+def stream_call(hook: DouyinShopHook | DouyinOpenHook, stream: Stream) -> Callable[..., ApiResponse]:
+    """``hook.client.request``, with the connection's account filled in where the stream needs it."""
+    if stream.account_param is None:
+        return hook.client.request
+    account = hook.config.account_id
+    if not account:
+        raise DouyinConfigError(
+            f"Connection {hook.douyin_conn_id!r}: stream {stream.name!r} needs extra 'account_id' "
+            "(the 抖音来客 merchant account to read)"
+        )
+    scope = {stream.account_param: account}
+    return lambda method, params=None: hook.client.request(method, {**scope, **(params or {})})
+
+
 def _as_timedelta(value: timedelta | float | int | str) -> timedelta:
     return value if isinstance(value, timedelta) else timedelta(seconds=float(value))
 
@@ -51,7 +85,7 @@ class BaseDouyinTransferOperator(BaseOperator):
         self,
         *,
         stream: str,
-        douyin_conn_id: str = DouyinShopHook.default_conn_name,
+        douyin_conn_id: str | None = None,
         window_start: datetime | str | None = None,
         window_end: datetime | str | None = None,
         lookback: timedelta | float = timedelta(minutes=10),
@@ -112,10 +146,9 @@ class BaseDouyinTransferOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         stream = get_stream(self.stream)
-        with DouyinShopHook(self.douyin_conn_id) as hook:
-            watermark = (
-                VariableWatermark(self.douyin_conn_id, stream.name, self.target_id) if stream.window else None
-            )
+        with platform_hook(self.douyin_conn_id, stream) as hook:
+            conn_id = hook.douyin_conn_id
+            watermark = VariableWatermark(conn_id, stream.name, self.target_id) if stream.window else None
             window, done = self.resolve_window(stream, context, watermark) if watermark else (None, None)
             if watermark is not None:
                 watermark.begin(window)
@@ -125,7 +158,7 @@ class BaseDouyinTransferOperator(BaseOperator):
                     result = SyncResult(stream=stream.name, window=window, rows=dict.fromkeys(sink.tables, 0))
                 else:
                     result = run_sync(
-                        hook.client.request,
+                        stream_call(hook, stream),
                         stream,
                         window,
                         sink,
@@ -136,17 +169,17 @@ class BaseDouyinTransferOperator(BaseOperator):
         if watermark is not None:
             state = watermark.record(done) if done.seconds > 0 else watermark.state()
             payload["watermark"] = datetime.fromtimestamp(state.watermark, timezone.utc).isoformat()
-        self._record_asset_event(context, payload)
+        self._record_asset_event(context, conn_id, payload)
         return payload
 
-    def _record_asset_event(self, context: Context, payload: Mapping[str, Any]) -> None:
+    def _record_asset_event(self, context: Context, conn_id: str, payload: Mapping[str, Any]) -> None:
         outlet_events = context.get("outlet_events")
         if outlet_events is None:
             return
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 outlet_events[outlet].extra = {
-                    "conn_id": self.douyin_conn_id,
+                    "conn_id": conn_id,
                     "rows": dict(payload["rows"]),
                     "window_start": payload["window_start"],
                     "window_end": payload["window_end"],
