@@ -75,10 +75,10 @@ def _drift_count(value: Any) -> int:
 
 @dataclass
 class SandboxConfig:
-    """The generated data set. Everything is deterministic from ``seed`` and the start time."""
+    """The generated data set. Everything is deterministic from ``seed`` and ``now``."""
 
     orders: int = 500
-    """Orders per shop, spread over the last ``days`` days ending at server start."""
+    """Orders per shop, spread over the last ``days`` days ending at ``now``."""
     shops: int = 1
     seed: int = 7
     days: int = 30
@@ -87,6 +87,11 @@ class SandboxConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     extra_apps: dict[str, str] = field(default_factory=dict)
     """More ``app_key -> app_secret`` pairs accepted besides the sandbox app (19-digit keys)."""
+    now: float | None = None
+    """Business-clock time at start, epoch seconds; ``None`` = wall time. The history ends here,
+    the clock ticks on from it and can be moved forward (``POST /sandbox/clock``). Two servers
+    with the same seed and the same ``now`` on the same Asia/Shanghai time of day hold the same
+    shop, shifted by whole days."""
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SandboxConfig:
