@@ -84,11 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
     serve.add_argument("--days", type=int, default=30, help="history length in days (default 30)")
     clock = serve.add_mutually_exclusive_group()
-    clock.add_argument("--now", type=parse_instant, default=None, metavar="WHEN",
-                       help="start the business clock at WHEN: epoch seconds or ISO 8601 with an offset, "
-                       "e.g. 2026-11-30T12:00:00+08:00; the history ends there (default: wall time)")  # fmt: skip
-    clock.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
-                       help="start the business clock this far from wall time, e.g. -86400 (default 0)")  # fmt: skip
+    clock.add_argument(
+        "--now",
+        type=parse_instant,
+        default=None,
+        metavar="WHEN",
+        help="start the business clock at WHEN: epoch seconds or ISO 8601 with an offset, "
+        "e.g. 2026-11-30T12:00:00+08:00; the history ends there (default: wall time)",
+    )
+    clock.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start the business clock this far from wall time, e.g. -86400 (default 0)",
+    )
     serve.add_argument(
         "--page-drift",
         type=int,

@@ -88,7 +88,12 @@ def test_mutations_are_stamped_and_become_visible_on_the_business_clock(
     business_now = stamped["time"]
     assert 0 <= business_now - (_days_ago_at(5, 9) + 2 * DAY) < 60
     created = set(stamped["shops"][0]["created"])
-    window = {"page": 0, "size": 100, "create_time_start": business_now - 1, "create_time_end": business_now + 1}
+    window = {
+        "page": 0,
+        "size": 100,
+        "create_time_start": business_now - 1,
+        "create_time_end": business_now + 1,
+    }
     truth = {o["order_id"]: o for o in server.truth("orders")}
     assert all(truth[oid]["create_time"] == business_now for oid in created)
     assert gw.data("order.searchList", window)["total"] == 0  # the one-hour visibility lag
@@ -134,7 +139,13 @@ def test_a_shop_started_whole_days_later_is_the_same_shop_shifted(
 
     def shape(server: SandboxServer, offset: int) -> list[tuple]:
         return sorted(
-            (o["order_id"], o["order_status"], o["pay_amount"], o["create_time"] - offset, o["update_time"] - offset)
+            (
+                o["order_id"],
+                o["order_status"],
+                o["pay_amount"],
+                o["create_time"] - offset,
+                o["update_time"] - offset,
+            )
             for o in server.truth("orders")
         )
 
@@ -148,7 +159,9 @@ def test_a_shop_started_whole_days_later_is_the_same_shop_shifted(
 
 def test_cli_starts_the_clock_at_now_and_documents_it() -> None:
     cli = [sys.executable, "-m", "airflow_provider_douyin.sandbox", "serve"]
-    help_text = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=30, check=True).stdout
+    help_text = subprocess.run(
+        [*cli, "--help"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "--now WHEN" in help_text and "--clock-offset" in help_text and "POST /sandbox/clock" in help_text
     proc = subprocess.Popen(
         [*cli, "--port", "0", "--orders", "20", "--now", "2026-01-01T12:00:00+08:00"],
