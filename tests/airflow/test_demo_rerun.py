@@ -19,6 +19,7 @@ import pytest
 from airflow_provider_douyin.sandbox import SandboxServer
 from airflow_provider_douyin.streams.catalog import T_PLUS_1_AT_15
 from airflow_provider_douyin.streams.windows import SHANGHAI, publication_horizon
+from tests.airflow.example_dag_runs import DAGS_FOLDER, delete_watermarks, parse_example_dags, register
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.timeout(300)
@@ -46,41 +47,35 @@ def test_the_pinned_clock_is_noon_before_the_horizon_the_dags_use(hours_back: in
     assert publication_horizon(T_PLUS_1_AT_15, wall) > clock + timedelta(hours=3)
 
 
-def example_dags() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(ROOT / "dags"))
-    assert not bag.import_errors, bag.import_errors
-    return bag
-
-
 @pytest.fixture
 def demo_core(monkeypatch, airflow_db, fresh_token_variable, tmp_path):
     """Run the demo's core for a given wall time in one work directory; returns the printed tables."""
-    from airflow.dag_processing.dagbag import sync_bag_to_db
     from airflow.models.variable import Variable as VariableModel
 
-    monkeypatch.syspath_prepend(str(ROOT / "dags"))
-    sync_bag_to_db(example_dags(), "dags-folder", None)
+    monkeypatch.syspath_prepend(str(DAGS_FOLDER))
+    bag = parse_example_dags()
+    register(bag)
+    delete_watermarks(bag.dags.values())
     home, warehouse, logs = tmp_path / "airflow", tmp_path / "douyin.db", tmp_path / "logs"
 
     def run(wall: datetime) -> str:
         demo.reset(home, warehouse, logs)  # what the demo drops before each run
-        VariableModel.delete(fresh_token_variable)  # the metadata DB the demo resets holds it
+        VariableModel.delete(fresh_token_variable)  # the demo's fresh metadata DB has no token
+        delete_watermarks(bag.dags.values())  # nor watermarks
         clock = demo.shop_clock(wall)
         with SandboxServer(demo.sandbox_config(ORDERS, DAYS, SEED, clock)) as server:
             env = demo.airflow_env(home, server.url, warehouse)
             for name in ("AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT", "AIRFLOW_CONN_DOUYIN_WAREHOUSE"):
                 monkeypatch.setenv(name, env[name])
             for dag_id, conf in demo.example_runs(clock, DAYS):
-                # Parsed anew for each run: dag.test renders templates onto the task objects.
-                run = example_dags().get_dag(dag_id).test(run_conf=conf)
+                run = parse_example_dags().get_dag(dag_id).test(run_conf=conf)
                 assert str(run.state) == "success", dag_id
             tables, exact = demo.report(warehouse, demo.truth_counts(server), clock)
         assert exact, tables
         return tables
 
-    return run
+    yield run
+    delete_watermarks(bag.dags.values())
 
 
 def test_a_rerun_on_another_day_and_hour_prints_the_same_tables(demo_core) -> None:

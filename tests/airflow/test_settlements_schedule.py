@@ -28,17 +28,16 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_douyin.hooks.watermarks import watermark_key
 from airflow_provider_douyin.sandbox import SandboxServer
 from tests.airflow.conftest import CONN_ID, SHOP_ID, shop_connection
-from tests.conftest import ROOT
+from tests.airflow.example_dag_runs import DAGS_FOLDER, delete_watermarks, parse_example_dags, register
 
 pytestmark = pytest.mark.timeout(300)
 
 DAG_ID = "douyin_settlements_daily"
+DAG_FILE = f"{DAG_ID}.py"
 SHANGHAI = timezone(timedelta(hours=8))
 STEP = timedelta(hours=2)
-STREAMS = ("settlements", "account_flows")
 
 
 def shanghai(moment: datetime) -> str:
@@ -46,31 +45,16 @@ def shanghai(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def parse_dag() -> Any:
-    """A freshly parsed DAG: ``dag.test`` renders templates onto the task objects themselves, so a
-    DAG object reused after a run with conf windows would keep them (a worker parses anew each time)."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(str(ROOT / "dags" / f"{DAG_ID}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag
-
-
 @pytest.fixture
 def settlements_dag(monkeypatch, airflow_db, fresh_token_variable) -> Iterator[Any]:
-    """The example DAG, serialized into the metadata DB so ``dag.test`` can create its runs."""
-    from airflow.dag_processing.dagbag import sync_bag_to_db
-    from airflow.models.variable import Variable as VariableModel
-
-    monkeypatch.syspath_prepend(str(ROOT / "dags"))
-    bag = parse_dag()
-    sync_bag_to_db(bag, "dags-folder", None)
-    watermarks = [watermark_key(CONN_ID, stream, "douyin_warehouse") for stream in STREAMS]
-    for key in watermarks:  # interval runs record what they landed; start and leave no state behind
-        VariableModel.delete(key)
-    yield bag.get_dag(DAG_ID)
-    for key in watermarks:
-        VariableModel.delete(key)
+    """The example DAG, registered in the metadata DB, with no watermarks before or after."""
+    monkeypatch.syspath_prepend(str(DAGS_FOLDER))
+    bag = parse_example_dags(DAG_FILE)
+    register(bag)
+    dag = bag.get_dag(DAG_ID)
+    delete_watermarks([dag])
+    yield dag
+    delete_watermarks([dag])
 
 
 class Harness:
@@ -82,7 +66,7 @@ class Harness:
     def trade_until(self, moment: datetime) -> None:
         """Move the business clock to ``moment``, the shop creating and advancing orders on the way."""
         target = moment.timestamp()
-        while (now := self.sandbox.clock()) < target:
+        while (now := self.sandbox.clock()) < target - 1:  # the clock ticks on by itself too
             self.sandbox.mutate(new_orders=4, updates=30)
             self.sandbox.set_clock(now=min(target, now + STEP.total_seconds()))
 
@@ -97,7 +81,7 @@ class Harness:
         self.monkeypatch.setenv(
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(path)})
         )
-        run = parse_dag().get_dag(DAG_ID).test(logical_date=interval.end, run_conf=conf)
+        run = parse_example_dags(DAG_FILE).get_dag(DAG_ID).test(logical_date=interval.end, run_conf=conf)
         assert (run.data_interval_start, run.data_interval_end) == (interval.start, interval.end)
         return str(run.state)
 
