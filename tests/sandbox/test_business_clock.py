@@ -60,7 +60,7 @@ def test_moving_the_clock_past_15h_publishes_the_previous_days_bill(three_days_a
     published = _settlements(three_days_ago, *yesterday)
     assert published and all(fmt_time(today - DAY) <= r["settle_time"] < fmt_time(today) for r in published)
     in_truth = [r for r in server.truth("settlements") if r["settle_time"] >= fmt_time(today - DAY)]
-    assert len({r["request_no"] for r in in_truth}) == len({idx for _, idx, _ in internal})
+    assert len({r["request_no"] for r in in_truth}) == len({(idx, kind) for _, idx, kind in internal})
 
 
 def test_fund_flows_appear_when_the_clock_reaches_their_bill_time(three_days_ago: Gateway) -> None:
