@@ -68,8 +68,8 @@ def demo_core(monkeypatch, airflow_db, fresh_token_variable, tmp_path):
             for name in ("AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT", "AIRFLOW_CONN_DOUYIN_WAREHOUSE"):
                 monkeypatch.setenv(name, env[name])
             for dag_id, conf in demo.example_runs(clock, DAYS):
-                run = parse_example_dags().get_dag(dag_id).test(run_conf=conf)
-                assert str(run.state) == "success", dag_id
+                dag_run = parse_example_dags().get_dag(dag_id).test(run_conf=conf)
+                assert str(dag_run.state) == "success", dag_id
             tables, exact = demo.report(warehouse, demo.truth_counts(server), clock)
         assert exact, tables
         return tables
