@@ -2,10 +2,13 @@
 
 Starts ``douyin-sandbox`` in-process, prepares an Airflow home under ``.demo/`` with the
 shop and warehouse connections, runs every example DAG with ``airflow dags test`` and
-prints what landed next to the sandbox's ground truth. Safe to run again: each run starts
-from an empty warehouse and metadata DB, because the sandbox generates its shop afresh
-relative to the current time, so rows, watermarks and tokens an earlier run stored
-describe a different shop.
+prints what landed next to the sandbox's ground truth.
+
+Every run prints the same tables, whenever it runs: the sandbox's business clock is pinned
+to 12:00 Asia/Shanghai two days before today (``shop_clock``), so the shop, its published
+bills and its fund flows are the same shop shifted by whole days, and the DAGs read windows
+relative to that clock. Each run also starts from an empty warehouse and metadata DB, so
+nothing an earlier run stored (rows, watermarks, tokens of another sandbox) is left over.
 
     make demo            # or: .venv/bin/python scripts/demo.py --orders 20000
 """
@@ -19,7 +22,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as time_of_day
 from pathlib import Path
 
 from airflow_provider_douyin.sandbox import (
@@ -28,8 +32,7 @@ from airflow_provider_douyin.sandbox import (
     SandboxConfig,
     SandboxServer,
 )
-from airflow_provider_douyin.streams.catalog import T_PLUS_1_AT_15
-from airflow_provider_douyin.streams.windows import format_time, publication_horizon
+from airflow_provider_douyin.streams.windows import SHANGHAI
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_ID = 1000001
@@ -43,6 +46,37 @@ PRIMARY_KEYS = {
     "settlements": lambda r: (r["request_no"], r["order_id"]),
     "account_flows": lambda r: r["account_trade_no"],
 }
+
+
+def shop_clock(wall: datetime) -> datetime:
+    """Where the demo pins the sandbox's business clock: 12:00 Asia/Shanghai two days before ``wall``.
+
+    * Always noon: a shop generated at the same time of day is the same shop shifted by whole
+      days, so counts, statuses and amounts print the same on any day.
+    * Noon lies between the 01:00-06:00 settlement postings and the 15:00 bill publication,
+      so the minutes the demo takes (the clock ticks on) post no fund flow and publish no bill.
+    * Two days back keeps it before the horizon the DAGs compute from the wall clock (day D is
+      final at D+1 15:00, so at any hour of any day everything up to yesterday 00:00 is final):
+      the sandbox alone decides what is published, and it decides the same way every run.
+    """
+    day = wall.astimezone(SHANGHAI).date() - timedelta(days=2)
+    return datetime.combine(day, time_of_day(12), SHANGHAI)
+
+
+def sandbox_config(orders: int, days: int, seed: int, clock: datetime) -> SandboxConfig:
+    return SandboxConfig(orders=orders, days=days, seed=seed, now=clock.timestamp())
+
+
+def example_runs(clock: datetime, days: int) -> list[tuple[str, dict[str, str]]]:
+    """Each example DAG with the ``--conf`` it runs with: the shop's whole history up to its clock."""
+    window = {"window_start": (clock - timedelta(days=days + 1)).isoformat(), "window_end": clock.isoformat()}
+    latest_bill = (clock.date() - timedelta(days=2)).isoformat()  # at noon, yesterday's is not out yet
+    return [
+        ("douyin_token_maintenance", {}),
+        ("douyin_orders_hourly", window),
+        ("douyin_products_daily", window),
+        ("douyin_settlements_daily", {**window, "settlement_date": latest_bill}),
+    ]
 
 
 def airflow_env(home: Path, sandbox_url: str, warehouse: Path) -> dict[str, str]:
@@ -76,17 +110,10 @@ def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True)
 
 
-def run_example_dags(env: dict[str, str], *, days: int, logs: Path) -> list[tuple[str, bool, float]]:
+def run_example_dags(
+    env: dict[str, str], runs: list[tuple[str, dict[str, str]]], *, logs: Path
+) -> list[tuple[str, bool, float]]:
     """Run each example DAG; keep each run's full output in ``logs`` for inspection (and secret scans)."""
-    now = datetime.now(timezone.utc)
-    window = {"window_start": (now - timedelta(days=days + 1)).isoformat(), "window_end": now.isoformat()}
-    bill_day = (now + timedelta(hours=8) - timedelta(days=3)).date().isoformat()
-    runs = [
-        ("douyin_token_maintenance", {}),
-        ("douyin_orders_hourly", window),
-        ("douyin_products_daily", window),
-        ("douyin_settlements_daily", {**window, "settlement_date": bill_day}),
-    ]
     results = []
     for dag_id, conf in runs:
         started = time.monotonic()
@@ -101,9 +128,7 @@ def run_example_dags(env: dict[str, str], *, days: int, logs: Path) -> list[tupl
 
 
 def truth_counts(server: SandboxServer) -> dict[str, int]:
-    """The sandbox's rows the DAGs may read: fund flows only up to the T+1 publication horizon."""
-    horizon = publication_horizon(T_PLUS_1_AT_15, datetime.now(timezone.utc))
-    final_flows = format_time(int(horizon.timestamp()), "shanghai_datetime")
+    """Rows per table in the sandbox's ground truth (settlements as published on its clock)."""
     counts: dict[str, int] = {}
     orders = server.truth("orders", shop_id=SHOP_ID)
     counts["orders"] = len({o["order_id"] for o in orders})
@@ -111,34 +136,38 @@ def truth_counts(server: SandboxServer) -> dict[str, int]:
     for table, key in PRIMARY_KEYS.items():
         if key is not None and table != "orders":
             rows = server.truth(table, shop_id=SHOP_ID)
-            if table == "account_flows":
-                rows = [r for r in rows if r["bill_time"] < final_flows]
             counts[table] = len({key(r) for r in rows})
     return counts
 
 
-def report(warehouse: Path, expected: dict[str, int]) -> bool:
-    db = sqlite3.connect(warehouse)
-    print("\nRows landed in", warehouse)
-    print(f"  {'table':<22}{'landed':>10}{'sandbox':>10}")
+def report(warehouse: Path, expected: dict[str, int], clock: datetime) -> tuple[str, bool]:
+    """The tables the demo prints, and whether every table equals the truth.
+
+    Days are counted back from the shop's clock ("day -1" is the day before it), so the text
+    is the same on whichever day the demo runs.
+    """
+    lines = [f"Rows landed in {warehouse.name}", f"  {'table':<22}{'landed':>10}{'sandbox':>10}"]
     exact = True
-    for table in TABLES:
-        landed = db.execute(f"SELECT COUNT(*) FROM douyin_{table}").fetchone()[0]
-        exact &= landed == expected[table]
-        mark = "" if landed == expected[table] else "   <-- MISMATCH"
-        print(f"  douyin_{table:<15}{landed:>10}{expected[table]:>10}{mark}")
-    print("\nOrders by status")
-    for status, desc, n in db.execute(
-        "SELECT order_status, order_status_desc, COUNT(*) FROM douyin_orders GROUP BY 1, 2 ORDER BY 3 DESC"
-    ):
-        print(f"  {status:>4} {desc:<10}{n:>8}")
-    print("\nGMV by day (paid orders, yuan, Asia/Shanghai), last 7 days")
-    for day, orders, gmv in db.execute(
-        """SELECT date(pay_time, 'unixepoch', '+8 hours') AS day, COUNT(*), SUM(pay_amount) / 100.0
-           FROM douyin_orders WHERE pay_time > 0 GROUP BY day ORDER BY day DESC LIMIT 7"""
-    ):
-        print(f"  {day}{orders:>8} orders{gmv:>14,.2f}")
-    return exact
+    with sqlite3.connect(warehouse) as db:
+        for table in TABLES:
+            landed = db.execute(f"SELECT COUNT(*) FROM douyin_{table}").fetchone()[0]
+            exact &= landed == expected[table]
+            mark = "" if landed == expected[table] else "   <-- MISMATCH"
+            lines.append(f"  douyin_{table:<15}{landed:>10}{expected[table]:>10}{mark}")
+        lines += ["", "Orders by status"]
+        for status, desc, n in db.execute(
+            "SELECT order_status, order_status_desc, COUNT(*) FROM douyin_orders"
+            " GROUP BY 1, 2 ORDER BY 3 DESC, 1"
+        ):
+            lines.append(f"  {status:>4} {desc:<10}{n:>8}")
+        lines += ["", "GMV by day (paid orders, yuan, Asia/Shanghai), the shop's last 7 days"]
+        for day, orders, gmv in db.execute(
+            """SELECT date(pay_time, 'unixepoch', '+8 hours') AS day, COUNT(*), SUM(pay_amount) / 100.0
+               FROM douyin_orders WHERE pay_time > 0 GROUP BY day ORDER BY day DESC LIMIT 7"""
+        ):
+            back = (date.fromisoformat(day) - clock.date()).days
+            lines.append(f"  day {back:>3}{orders:>8} orders{gmv:>14,.2f}")
+    return "\n".join(lines), exact
 
 
 def reset(home: Path, warehouse: Path, logs: Path) -> None:
@@ -162,9 +191,11 @@ def main() -> int:
     demo = args.workdir.resolve()
     home, warehouse, logs = demo / "airflow", demo / "douyin.db", demo / "logs"
     reset(home, warehouse, logs)
-    with SandboxServer(SandboxConfig(orders=args.orders, days=args.days, seed=args.seed)) as server:
+    clock = shop_clock(datetime.now(timezone.utc))
+    with SandboxServer(sandbox_config(args.orders, args.days, args.seed, clock)) as server:
         print(
-            f"douyin-sandbox on {server.url}: {args.orders} orders over {args.days} days (seed {args.seed})"
+            f"douyin-sandbox on {server.url}: {args.orders} orders over {args.days} days (seed {args.seed}), "
+            f"its clock pinned at {clock.isoformat()} (day 0)"
         )
         env = airflow_env(home, server.url, warehouse)
         migrate = airflow(env, "db", "migrate")
@@ -174,8 +205,9 @@ def main() -> int:
         for pool, slots in (("douyin_api", 4), ("douyin_token", 1)):
             airflow(env, "pools", "set", pool, str(slots), "Douyin demo")
         print("Running the example DAGs with `airflow dags test`:")
-        results = run_example_dags(env, days=args.days, logs=logs)
-        exact = report(warehouse, truth_counts(server))
+        results = run_example_dags(env, example_runs(clock, args.days), logs=logs)
+        tables, exact = report(warehouse, truth_counts(server), clock)
+        print(f"\n{tables}")
     ok = all(ok for _, ok, _ in results) and exact
     print("\nDemo", "succeeded: every table equals the sandbox's ground truth." if ok else "FAILED.")
     return 0 if ok else 1

@@ -10,9 +10,11 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from .clock import parse_instant
 from .config import DEFAULT_PAGE_DRIFT, FaultConfig, SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, shop_ids
 from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
@@ -26,7 +28,11 @@ shop ids: {shop_ids(3)[0]}, {shop_ids(3)[1]}, {shop_ids(3)[2]}, ... (one per --s
 get a token: token.create with {{"grant_type":"authorization_self","code":"","shop_id":"{shop_ids(1)[0]}"}}
 control API (unsigned): GET /sandbox/info, GET /sandbox/stats, POST /sandbox/faults,
   POST /sandbox/mutate, POST /sandbox/auth_code, POST /sandbox/stock,
-  GET /sandbox/truth/{{table}}?shop_id= (NDJSON: one JSON record per line), POST /sandbox/reset_stats
+  GET /sandbox/truth/{{table}}?shop_id= (NDJSON: one JSON record per line), POST /sandbox/reset_stats,
+  GET /sandbox/clock, POST /sandbox/clock {{"advance_s": N}} or {{"now": EPOCH}}
+business clock: orders, T+1 settlement publication (D+1 00:00 + --settle-ready-delay), fund flows,
+  mutations and the truth follow it; it starts at --now (or wall time + --clock-offset) and only
+  moves forward. The 600 s timestamp check, --qps-limit and token lifetimes use wall time.
 
 Douyin Open Platform (/oauth/..., /goodlife/...):
   client_key    {SANDBOX_CLIENT_KEY}
@@ -91,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--products", type=int, default=None, help="products per shop (default orders/40)")
     serve.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
     serve.add_argument("--days", type=int, default=30, help="history length in days (default 30)")
+    clock = serve.add_mutually_exclusive_group()
+    clock.add_argument(
+        "--now",
+        type=parse_instant,
+        default=None,
+        metavar="WHEN",
+        help="start the business clock at WHEN: epoch seconds or ISO 8601 with an offset, "
+        "e.g. 2026-11-30T12:00:00+08:00; the history ends there (default: wall time)",
+    )
+    clock.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="start the business clock this far from wall time, e.g. -86400 (default 0)",
+    )
     serve.add_argument(
         "--page-drift",
         type=int,
@@ -122,10 +144,13 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     faults: dict[str, Any] = {name: getattr(args, name) for _, name, _, _ in FAULT_FLAGS}
     faults["page_drift"] = args.page_drift
     faults["order_shuffle"] = args.order_shuffle
+    now = args.now
+    if now is None and args.clock_offset:
+        now = time.time() + args.clock_offset
     return SandboxConfig(
         orders=args.orders, shops=args.shops, seed=args.seed, days=args.days, products=args.products,
         merchants=args.merchants, life_orders=args.life_orders, life_products=args.life_products,
-        faults=FaultConfig(**faults),
+        faults=FaultConfig(**faults), now=now,
     )  # fmt: skip
 
 
@@ -139,7 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"douyin-sandbox listening on {server.url}", flush=True)
         info = server.info()
         seconds = info["generation_seconds"]
-        print(f"shops {info['shop_ids']} app_key {info['app_key']} generated in {seconds}s", flush=True)
+        print(
+            f"shops {info['shop_ids']} app_key {info['app_key']} generated in {seconds}s, "
+            f"business clock {info['clock']['iso']}",
+            flush=True,
+        )
         open_info = server.open_info()
         print(f"merchants {open_info['account_ids']} client_key {open_info['client_key']}", flush=True)
         while not stop.wait(0.5):

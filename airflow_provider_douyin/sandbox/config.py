@@ -87,10 +87,10 @@ def _drift_count(value: Any) -> int:
 
 @dataclass
 class SandboxConfig:
-    """The generated data set. Everything is deterministic from ``seed`` and the start time."""
+    """The generated data set. Everything is deterministic from ``seed`` and ``now``."""
 
     orders: int = 500
-    """Orders per shop, spread over the last ``days`` days ending at server start."""
+    """Orders per shop, spread over the last ``days`` days ending at ``now``."""
     shops: int = 1
     seed: int = 7
     days: int = 30
@@ -105,6 +105,11 @@ class SandboxConfig:
     """Goodlife orders per merchant, spread over the same ``days``."""
     life_products: int | None = None
     """Deals per merchant; default ``clamp(life_orders // 20, 10, 2000)``."""
+    now: float | None = None
+    """Business-clock time at start, epoch seconds; ``None`` = wall time. The history ends here,
+    the clock ticks on from it and can be moved forward (``POST /sandbox/clock``). Two servers
+    with the same seed and the same ``now`` on the same Asia/Shanghai time of day hold the same
+    shop, shifted by whole days."""
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> SandboxConfig:

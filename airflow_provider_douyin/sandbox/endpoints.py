@@ -418,7 +418,7 @@ def token_refresh(engine: Engine, app_key: str, params: dict[str, Any], now: flo
     if params.get("grant_type") != "refresh_token":
         raise ApiError(50001, "dop.token-generate-failed:grant-type-invalid", "grant_type必须为refresh_token")
     grant = engine.tokens.refresh(app_key, _id_str(params, "refresh_token"), now)
-    return engine.tokens.response(grant, engine.clock())
+    return engine.tokens.response(grant, engine.wall_clock())
 
 
 TOKEN_METHODS: dict[str, Callable[[Engine, str, dict[str, Any], float], Any]] = {

@@ -1,5 +1,8 @@
 """The sandbox core: gateway protocol checks (§1, §3), fault decisions and the control API.
 
+Two clocks: data handlers get ``now`` from the business clock (``Engine.clock``, movable,
+see ``clock.py``); the timestamp-skew check, the QPS window and tokens use wall time.
+
 It is transport-free: the HTTP layer hands it a parsed request and performs what it
 returns (a reply, a delay, an HTTP 502 or a connection reset), so every behaviour can be
 reasoned about without sockets.
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from .clock import BusinessClock
 from .config import FaultConfig, SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, shop_ids
 from .endpoints import DATA_METHODS, TOKEN_METHODS
@@ -67,7 +71,8 @@ class Engine:
         self.config = config
         self.faults: FaultConfig = config.faults
         began = time.time()
-        self.started_at = int(began)
+        self.business_clock = BusinessClock(config.now)
+        self.started_at = int(self.clock())
         self.apps = {SANDBOX_APP_KEY: SANDBOX_APP_SECRET, **config.extra_apps}
         self.shops = [
             Shop(
@@ -95,9 +100,13 @@ class Engine:
         self.faults_injected: Counter[str] = Counter()
         self.generation_seconds = time.time() - began
 
+    def clock(self) -> float:
+        """Business time: what data handlers, mutations and the truth see as now."""
+        return self.business_clock.now()
+
     @staticmethod
-    def clock() -> float:
-        """Real wall time: the same clock the 600 s timestamp check uses."""
+    def wall_clock() -> float:
+        """Real time: the 600 s timestamp check, the QPS window and token lifetimes."""
         return time.time()
 
     # ----------------------------------------------------------------- helpers
@@ -222,10 +231,10 @@ class Engine:
             raw = body.decode("utf-8", "replace") if body.strip() else "{}"
         if not verify(secret, app_key, method, raw, timestamp, given_sign, sign_method):
             raise ApiError(40003, "isv.signature-invalid", "签名校验失败")
-        now = self.clock()
-        if abs(now - sent_at) > MAX_SKEW:
+        wall = self.wall_clock()
+        if abs(wall - sent_at) > MAX_SKEW:
             raise ApiError(40003, "isv.timestamp-invalid", "时间戳不合法，与服务器时间相差超过10分钟")
-        if self._over_qps(app_key, now):
+        if self._over_qps(app_key, wall):
             self.count_fault("qps_limit")
             raise ApiError(60000, "isv.traffic-limited", "请求太频繁，请稍后重试")
         if self._roll(self.faults.throttle_rate):
@@ -241,13 +250,13 @@ class Engine:
         if not isinstance(params, dict):
             raise ApiError(40003, "isv.parameter-format-invalid", "业务参数json解析失败")
         if method in TOKEN_METHODS:
-            return TOKEN_METHODS[method](self, app_key, params, now)
+            return TOKEN_METHODS[method](self, app_key, params, wall)
         handler = DATA_METHODS.get(method)
         if handler is None:
             raise ApiError(70000, "isp.api-service-off", "接口不存在或已下线")
-        grant = self.tokens.check_access(app_key, common("access_token"), now)
+        grant = self.tokens.check_access(app_key, common("access_token"), wall)
         with self.data_lock:
-            return handler(self, self.shop_by_id[grant.shop_id], params, now)
+            return handler(self, self.shop_by_id[grant.shop_id], params, self.clock())
 
     # ----------------------------------------------------------------- control API
     def control(self, http_method: str, path: str, query: dict[str, str], body: Any) -> Any:
@@ -257,6 +266,8 @@ class Engine:
             return self.info()
         if http_method == "GET" and route == "/sandbox/stats":
             return self.stats()
+        if http_method == "GET" and route == "/sandbox/clock":
+            return self.business_clock.state()
         if http_method == "GET" and route.startswith("/sandbox/truth/"):
             return self._truth(route.rsplit("/", 1)[1], query.get("shop_id"))
         if http_method != "POST":
@@ -269,6 +280,8 @@ class Engine:
             except (TypeError, ValueError) as exc:
                 raise ControlError(400, str(exc)) from exc
             return self.faults.as_dict()
+        if route == "/sandbox/clock":
+            return self._move_clock(body)
         if route == "/sandbox/mutate":
             return self._mutate(
                 int(body.get("new_orders", 0)), int(body.get("updates", 0)), body.get("shop_id")
@@ -308,6 +321,7 @@ class Engine:
             "seed": self.config.seed,
             "days": self.config.days,
             "started_at": self.started_at,
+            "clock": self.business_clock.state(),
             "generation_seconds": round(self.generation_seconds, 3),
             "faults": self.faults.as_dict(),
         }
@@ -321,6 +335,18 @@ class Engine:
                 "faults_injected": dict(self.faults_injected),
                 "refreshes": dict(self.tokens.refresh_cases),
             }
+
+    def _move_clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``{"advance_s": N}`` or ``{"now": epoch}``; under the data lock, so no handler sees it move."""
+        unknown = sorted(set(body) - {"now", "advance_s"})
+        if unknown:
+            raise ControlError(400, f"unknown clock fields: {', '.join(unknown)}")
+        try:
+            with self.data_lock:
+                self.business_clock.set(now=body.get("now"), advance_s=body.get("advance_s"))
+        except (TypeError, ValueError) as exc:
+            raise ControlError(400, str(exc)) from exc
+        return self.business_clock.state()
 
     def _mutate(self, new_orders: int, updates: int, shop_id: Any) -> dict[str, Any]:
         """Create ``new_orders`` orders and advance ``updates`` orders per shop, stamped now."""

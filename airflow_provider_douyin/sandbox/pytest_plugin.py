@@ -2,7 +2,8 @@
 
 * ``douyin_sandbox_factory`` — call it with ``SandboxConfig`` and/or ``FaultConfig`` field
   names as keyword arguments (e.g. ``orders=200, qps_limit=5``); it returns a started
-  ``SandboxServer``. Every server it made is stopped at the end of the test.
+  ``SandboxServer``. Every server it made is stopped at the end of the test. ``now=<epoch>``
+  starts the business clock there; ``server.set_clock(advance_s=...)`` moves it on.
 * ``douyin_sandbox`` — a function-scoped default shop (500 orders, seed 7, no faults).
   Function scope keeps tests independent: faults, tokens and mutations never leak.
 

@@ -9,6 +9,8 @@ Control API (unsigned JSON, never subject to faults):
 * ``GET  /sandbox/info`` — app_key/app_secret, shop ids, record counts, current faults.
 * ``GET  /sandbox/stats`` — requests by method, responses by code, faults injected, refreshes.
 * ``POST /sandbox/reset_stats`` — zero the counters.
+* ``GET  /sandbox/clock`` / ``POST /sandbox/clock`` — the business clock; move it forward with
+  ``{"advance_s": n}`` or ``{"now": epoch}``.
 * ``POST /sandbox/faults`` — partial update of ``FaultConfig`` fields; returns all of them.
 * ``POST /sandbox/mutate`` — ``{"new_orders": n, "updates": m, "shop_id": optional}``.
 * ``POST /sandbox/auth_code`` — ``{"shop_id": id}`` -> ``{"code": ...}`` for ``authorization_code``.
@@ -175,7 +177,9 @@ class SandboxServer:
         """Generate the data set, bind the port and serve in a daemon thread."""
         if self._httpd is None:
             engine = self.engine = Engine(self.config)
-            self.open_platform = OpenPlatform(self.config, clock=lambda: engine.clock())
+            # Open Platform tokens must live on the wall clock the client stores expiries by; its data does
+            # not follow the shop's business clock yet.
+            self.open_platform = OpenPlatform(self.config, clock=engine.wall_clock)
             self._httpd = _HTTPServer((self._host, self._port), engine, self.open_platform)
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, args=(0.05,), name="douyin-sandbox", daemon=True
@@ -240,6 +244,15 @@ class SandboxServer:
 
     def stats(self) -> dict[str, Any]:
         return self._control("GET", "/sandbox/stats")
+
+    def clock(self) -> float:
+        """The business clock's now, epoch seconds (``GET /sandbox/clock``)."""
+        return self._control("GET", "/sandbox/clock")["now"]
+
+    def set_clock(self, *, now: float | None = None, advance_s: float | None = None) -> float:
+        """Move the business clock forward to ``now`` or by ``advance_s`` (``POST /sandbox/clock``)."""
+        body = {"now": now} if now is not None else {"advance_s": advance_s}
+        return self._control("POST", "/sandbox/clock", body)["now"]
 
     def reset_stats(self) -> dict[str, Any]:
         return self._control("POST", "/sandbox/reset_stats")

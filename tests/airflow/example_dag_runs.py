@@ -1,0 +1,42 @@
+"""Helpers for tests that run the example DAGs in-process with ``dag.test``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from airflow_provider_douyin.hooks.watermarks import watermark_key
+from tests.conftest import ROOT
+
+DAGS_FOLDER = ROOT / "dags"
+
+
+def parse_example_dags(name: str = "") -> Any:
+    """A freshly parsed ``DagBag`` of ``dags/`` (or of one file in it).
+
+    Parse anew for every run: ``dag.test`` renders templates onto the task objects themselves, so
+    a DAG object reused after a run with conf windows would keep them (a worker parses each time).
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(DAGS_FOLDER / name) if name else str(DAGS_FOLDER))
+    assert not bag.import_errors, bag.import_errors
+    return bag
+
+
+def register(bag: Any) -> None:
+    """Serialize the DAGs into the metadata DB, which ``dag.test`` needs to create their runs."""
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
+def delete_watermarks(dags: Iterable[Any]) -> None:
+    """Runs record the windows they landed in Variables of the shared test metadata DB; a test
+    that runs the example DAGs starts and ends without them."""
+    from airflow.models.variable import Variable as VariableModel
+
+    for dag in dags:
+        for task in dag.tasks:
+            if task.task_id.startswith("land_"):
+                VariableModel.delete(watermark_key(task.douyin_conn_id, task.stream, task.target_id))
