@@ -27,14 +27,18 @@ except ImportError:  # Airflow 3.1
     from airflow.timetables.interval import CronDataIntervalTimetable
 
 SHOP_CONN_ID = "douyin_shop_default"
+OPEN_CONN_ID = "douyin_open_default"
+"""The Douyin Open Platform (抖音来客) connection, used by the life-service streams."""
 WAREHOUSE_CONN_ID = os.environ.get("DOUYIN_WAREHOUSE_CONN_ID", "douyin_warehouse")
 LANDING_PATH = os.environ.get("DOUYIN_LANDING_PATH")
 TIMEZONE = "Asia/Shanghai"
 START_DATE = pendulum.datetime(2026, 1, 1, tz=TIMEZONE)
 
 # A pool sized to the app's QPS budget keeps parallel runs and backfills from throttling
-# each other: `airflow pools set douyin_api 4 "Doudian API"`.
+# each other: `airflow pools set douyin_api 4 "Doudian API"`; the Open Platform app has its own
+# budget: `airflow pools set douyin_open_api 4 "Douyin Open Platform API"`.
 API_POOL = "douyin_api"
+OPEN_API_POOL = "douyin_open_api"
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-engineering",
@@ -79,13 +83,14 @@ def cron(expression: str) -> CronDataIntervalTimetable:
 
 def land(stream: str, **kwargs: Any) -> DouyinToSqlOperator | DouyinToStorageOperator:
     """Land one stream into the configured target for the run's window."""
+    life = stream.startswith("life_")
     common: dict[str, Any] = {
         "task_id": f"land_{stream}",
         "stream": stream,
-        "douyin_conn_id": SHOP_CONN_ID,
+        "douyin_conn_id": OPEN_CONN_ID if life else SHOP_CONN_ID,
         "window_start": WINDOW_START,
         "window_end": WINDOW_END,
-        "pool": API_POOL,
+        "pool": OPEN_API_POOL if life else API_POOL,
         "safety_lag": SAFETY_LAG,
         **kwargs,
     }

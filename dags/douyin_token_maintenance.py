@@ -1,4 +1,4 @@
-"""Keep the shop's tokens alive (token maintenance).
+"""Keep the shop's and the Open Platform app's tokens alive (token maintenance).
 
 Why: the access token lives 7 days and the refresh token 14. Refreshing inside the last
 hour before access expiry rotates both (the old pair works for one more hour). A shop
@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import DAG
-from douyin_common import SHOP_CONN_ID, START_DATE, cron
+from douyin_common import OPEN_CONN_ID, SHOP_CONN_ID, START_DATE, cron
 
 from airflow_provider_douyin.operators.tokens import DouyinTokenRefreshOperator
 
@@ -34,6 +34,16 @@ with DAG(
     DouyinTokenRefreshOperator(
         task_id="refresh_tokens",
         douyin_conn_id=SHOP_CONN_ID,
+        pool="douyin_token",
+        execution_timeout=timedelta(minutes=5),
+    )
+    # The Open Platform app's client token (2 h) and, once `douyin-oauth exchange` stored one, the
+    # user's refresh-token chain; its XCom warns when the authorization has a week or a renewal left.
+    # Skipped in deployments without the connection.
+    DouyinTokenRefreshOperator(
+        task_id="refresh_open_tokens",
+        douyin_conn_id=OPEN_CONN_ID,
+        skip_if_missing=True,
         pool="douyin_token",
         execution_timeout=timedelta(minutes=5),
     )

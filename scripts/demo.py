@@ -1,8 +1,8 @@
 """The one-command demo: the example DAGs against the sandbox, landing into SQLite.
 
 Starts ``douyin-sandbox`` in-process, prepares an Airflow home under ``.demo/`` with the
-shop and warehouse connections, runs every example DAG with ``airflow dags test`` and
-prints what landed next to the sandbox's ground truth.
+shop, 抖音来客 (Open Platform) and warehouse connections, runs every example DAG with
+``airflow dags test`` and prints what landed next to the sandbox's ground truth.
 
 Every run prints the same tables, whenever it runs: the sandbox's business clock is pinned
 to 12:00 Asia/Shanghai two days before today (``shop_clock``), so the shop, its published
@@ -29,14 +29,25 @@ from pathlib import Path
 from airflow_provider_douyin.sandbox import (
     SANDBOX_APP_KEY,
     SANDBOX_APP_SECRET,
+    SANDBOX_CLIENT_KEY,
+    SANDBOX_CLIENT_SECRET,
     SandboxConfig,
     SandboxServer,
+    account_ids,
 )
 from airflow_provider_douyin.streams.windows import SHANGHAI
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_ID = 1000001
 TABLES = ("orders", "order_items", "products", "skus", "after_sales", "settlements", "account_flows")
+LIFE_TABLES = ("life_orders", "life_certificates", "life_products", "life_verify_records", "life_refunds")
+LIFE_KEYS = {
+    "life_orders": lambda r: r["order_id"],
+    "life_certificates": lambda r: r["order_item_id"],
+    "life_products": lambda r: r["product"]["product_id"],
+    "life_verify_records": lambda r: r["verify_id"],
+    "life_refunds": lambda r: r["after_sale_id"],
+}
 PRIMARY_KEYS = {
     "orders": lambda r: r["order_id"],
     "order_items": None,  # counted from the orders' sku_order_list
@@ -64,7 +75,7 @@ def shop_clock(wall: datetime) -> datetime:
 
 
 def sandbox_config(orders: int, days: int, seed: int, clock: datetime) -> SandboxConfig:
-    return SandboxConfig(orders=orders, days=days, seed=seed, now=clock.timestamp())
+    return SandboxConfig(orders=orders, days=days, seed=seed, now=clock.timestamp(), life_orders=orders // 5)
 
 
 def example_runs(clock: datetime, days: int) -> list[tuple[str, dict[str, str]]]:
@@ -74,6 +85,7 @@ def example_runs(clock: datetime, days: int) -> list[tuple[str, dict[str, str]]]
     return [
         ("douyin_token_maintenance", {}),
         ("douyin_orders_hourly", window),
+        ("douyin_life_hourly", window),
         ("douyin_products_daily", window),
         ("douyin_settlements_daily", {**window, "settlement_date": latest_bill}),
     ]
@@ -96,6 +108,15 @@ def airflow_env(home: Path, sandbox_url: str, warehouse: Path) -> dict[str, str]
                     "login": SANDBOX_APP_KEY,
                     "password": SANDBOX_APP_SECRET,
                     "extra": {"shop_id": str(SHOP_ID), "qps": 50},
+                }
+            ),
+            "AIRFLOW_CONN_DOUYIN_OPEN_DEFAULT": json.dumps(
+                {
+                    "conn_type": "douyin_open",
+                    "host": sandbox_url,
+                    "login": SANDBOX_CLIENT_KEY,
+                    "password": SANDBOX_CLIENT_SECRET,
+                    "extra": {"account_id": str(account_ids(1)[0]), "qps": 50},
                 }
             ),
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
@@ -137,6 +158,8 @@ def truth_counts(server: SandboxServer) -> dict[str, int]:
         if key is not None and table != "orders":
             rows = server.truth(table, shop_id=SHOP_ID)
             counts[table] = len({key(r) for r in rows})
+    for table, key in LIFE_KEYS.items():
+        counts[table] = len({key(r) for r in server.open_truth(table)})
     return counts
 
 
@@ -146,14 +169,14 @@ def report(warehouse: Path, expected: dict[str, int], clock: datetime) -> tuple[
     Days are counted back from the shop's clock ("day -1" is the day before it), so the text
     is the same on whichever day the demo runs.
     """
-    lines = [f"Rows landed in {warehouse.name}", f"  {'table':<22}{'landed':>10}{'sandbox':>10}"]
+    lines = [f"Rows landed in {warehouse.name}", f"  {'table':<27}{'landed':>10}{'sandbox':>10}"]
     exact = True
     with sqlite3.connect(warehouse) as db:
-        for table in TABLES:
+        for table in (*TABLES, *LIFE_TABLES):
             landed = db.execute(f"SELECT COUNT(*) FROM douyin_{table}").fetchone()[0]
             exact &= landed == expected[table]
             mark = "" if landed == expected[table] else "   <-- MISMATCH"
-            lines.append(f"  douyin_{table:<15}{landed:>10}{expected[table]:>10}{mark}")
+            lines.append(f"  douyin_{table:<20}{landed:>10}{expected[table]:>10}{mark}")
         lines += ["", "Orders by status"]
         for status, desc, n in db.execute(
             "SELECT order_status, order_status_desc, COUNT(*) FROM douyin_orders"
@@ -202,7 +225,7 @@ def main() -> int:
         if migrate.returncode != 0:
             print(migrate.stdout, migrate.stderr)
             return 1
-        for pool, slots in (("douyin_api", 4), ("douyin_token", 1)):
+        for pool, slots in (("douyin_api", 4), ("douyin_open_api", 4), ("douyin_token", 1)):
             airflow(env, "pools", "set", pool, str(slots), "Douyin demo")
         print("Running the example DAGs with `airflow dags test`:")
         results = run_example_dags(env, example_runs(clock, args.days), logs=logs)

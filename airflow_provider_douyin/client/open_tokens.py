@@ -190,6 +190,10 @@ class ClientTokenManager:
             token = self._replace_if(self._stale)
         return token.access_token
 
+    def current(self) -> ClientToken | None:
+        """The token this manager uses (or the stored one), without fetching."""
+        return self._cached or self._store.load()
+
     def invalidate(self, failed_access_token: str) -> str:
         """After the platform refused ``failed_access_token``: adopt a newer stored token or fetch one."""
         return self._replace_if(lambda token: token.access_token == failed_access_token).access_token

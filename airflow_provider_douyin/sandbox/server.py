@@ -177,9 +177,9 @@ class SandboxServer:
         """Generate the data set, bind the port and serve in a daemon thread."""
         if self._httpd is None:
             engine = self.engine = Engine(self.config)
-            # Open Platform tokens must live on the wall clock the client stores expiries by; its data does
-            # not follow the shop's business clock yet.
-            self.open_platform = OpenPlatform(self.config, clock=engine.wall_clock)
+            # Its data follows the business clock; tokens, like the shop's, live on the wall clock the
+            # client stores expiries by.
+            self.open_platform = OpenPlatform(self.config, clock=engine.clock, wall_clock=engine.wall_clock)
             self._httpd = _HTTPServer((self._host, self._port), engine, self.open_platform)
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, args=(0.05,), name="douyin-sandbox", daemon=True

@@ -25,9 +25,15 @@ def parse_example_dags(name: str = "") -> Any:
 
 
 def register(bag: Any) -> None:
-    """Serialize the DAGs into the metadata DB, which ``dag.test`` needs to create their runs."""
+    """Serialize the DAGs into the metadata DB, which ``dag.test`` needs to create their runs.
+
+    The ``dags-folder`` bundle row they belong to is created first: a fresh metadata DB has none
+    until some DAG processor or earlier test wrote it, and the DAG rows reference it.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import sync_bag_to_db
 
+    DagBundlesManager().sync_bundles_to_db()
     sync_bag_to_db(bag, "dags-folder", None)
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_douyin.sandbox import SandboxServer
+from airflow_provider_douyin.hooks.open_platform import client_token_variable_key
+from airflow_provider_douyin.sandbox import SANDBOX_CLIENT_KEY, SandboxServer
 from airflow_provider_douyin.streams.catalog import T_PLUS_1_AT_15
 from airflow_provider_douyin.streams.windows import SHANGHAI, publication_horizon
 from tests.airflow.example_dag_runs import DAGS_FOLDER, delete_watermarks, parse_example_dags, register
@@ -61,11 +62,16 @@ def demo_core(monkeypatch, airflow_db, fresh_token_variable, tmp_path):
     def run(wall: datetime) -> str:
         demo.reset(home, warehouse, logs)  # what the demo drops before each run
         VariableModel.delete(fresh_token_variable)  # the demo's fresh metadata DB has no token
+        VariableModel.delete(client_token_variable_key(SANDBOX_CLIENT_KEY))
         delete_watermarks(bag.dags.values())  # nor watermarks
         clock = demo.shop_clock(wall)
         with SandboxServer(demo.sandbox_config(ORDERS, DAYS, SEED, clock)) as server:
             env = demo.airflow_env(home, server.url, warehouse)
-            for name in ("AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT", "AIRFLOW_CONN_DOUYIN_WAREHOUSE"):
+            for name in (
+                "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT",
+                "AIRFLOW_CONN_DOUYIN_OPEN_DEFAULT",
+                "AIRFLOW_CONN_DOUYIN_WAREHOUSE",
+            ):
                 monkeypatch.setenv(name, env[name])
             for dag_id, conf in demo.example_runs(clock, DAYS):
                 dag_run = parse_example_dags().get_dag(dag_id).test(run_conf=conf)
@@ -89,4 +95,5 @@ def test_a_rerun_on_another_day_and_hour_prints_the_same_tables(demo_core) -> No
 
     assert first == again, f"{first}\n----\n{again}"
     assert "douyin_settlements" in first and "day  -1" in first
+    assert "douyin_life_orders" in first
     print(f"\n{first}")

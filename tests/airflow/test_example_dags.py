@@ -9,7 +9,20 @@ from pathlib import Path
 
 from tests.conftest import ROOT, SECRET_PATTERNS
 
-TABLES = ("orders", "order_items", "products", "skus", "after_sales", "settlements", "account_flows")
+TABLES = (
+    "orders",
+    "order_items",
+    "products",
+    "skus",
+    "after_sales",
+    "settlements",
+    "account_flows",
+    "life_orders",
+    "life_certificates",
+    "life_products",
+    "life_verify_records",
+    "life_refunds",
+)
 
 
 def test_every_example_dag_lands_exactly_the_sandbox_truth(tmp_path: Path):
@@ -22,7 +35,12 @@ def test_every_example_dag_lands_exactly_the_sandbox_truth(tmp_path: Path):
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-5000:]
-    for dag_id in ("douyin_orders_hourly", "douyin_products_daily", "douyin_settlements_daily"):
+    for dag_id in (
+        "douyin_orders_hourly",
+        "douyin_life_hourly",
+        "douyin_products_daily",
+        "douyin_settlements_daily",
+    ):
         assert f"{dag_id}" in output and "FAILED" not in output
     # Table lines read "douyin_<table>  <landed>  <sandbox>": landed must equal the truth, non-zero.
     for table in TABLES:
@@ -31,7 +49,7 @@ def test_every_example_dag_lands_exactly_the_sandbox_truth(tmp_path: Path):
         assert landed == truth > 0, line
 
     logs = list((tmp_path / "logs").glob("*.log"))
-    assert len(logs) == 4
+    assert len(logs) == 5
     for log_file in logs:
         text = log_file.read_text()
         assert "DagRun Finished" in text or "state=success" in text, log_file.name
@@ -47,7 +65,12 @@ def test_window_params_are_typed_documented_and_templates_name_no_data_interval(
 
     bag = DagBag(str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    for dag_id in ("douyin_orders_hourly", "douyin_products_daily", "douyin_settlements_daily"):
+    for dag_id in (
+        "douyin_orders_hourly",
+        "douyin_life_hourly",
+        "douyin_products_daily",
+        "douyin_settlements_daily",
+    ):
         params = bag.get_dag(dag_id).params
         for name in ("window_start", "window_end"):
             param = params.get_param(name)

@@ -25,7 +25,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SandboxServer
+from airflow_provider_douyin.sandbox import (
+    SANDBOX_APP_KEY,
+    SANDBOX_APP_SECRET,
+    SANDBOX_CLIENT_KEY,
+    SANDBOX_CLIENT_SECRET,
+    SandboxServer,
+)
 from tests.conftest import ROOT, SECRET_PATTERNS
 
 pytestmark = pytest.mark.timeout(420)
@@ -33,6 +39,7 @@ pytestmark = pytest.mark.timeout(420)
 SHOP_ID = 1000001
 DAGS = (
     "douyin_orders_hourly",
+    "douyin_life_hourly",
     "douyin_products_daily",
     "douyin_settlements_daily",
     "douyin_token_maintenance",
@@ -130,13 +137,22 @@ def deployment(tmp_path: Path, metadata_db: str, douyin_sandbox_factory) -> Iter
                     "extra": {"shop_id": str(SHOP_ID), "qps": 50},
                 }
             ),
+            "AIRFLOW_CONN_DOUYIN_OPEN_DEFAULT": json.dumps(
+                {
+                    "conn_type": "douyin_open",
+                    "host": sandbox.url,
+                    "login": SANDBOX_CLIENT_KEY,
+                    "password": SANDBOX_CLIENT_SECRET,
+                    "extra": {"account_id": sandbox.account_ids[0], "qps": 50},
+                }
+            ),
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
             "DOUYIN_SAFETY_LAG_S": "0",
         }
     )
     deployment = Deployment(f"http://127.0.0.1:{api_port}", env, logs, warehouse, requests.Session(), sandbox)
     deployment.airflow("db", "migrate")
-    for pool, slots in (("douyin_api", 4), ("douyin_token", 1)):
+    for pool, slots in (("douyin_api", 4), ("douyin_open_api", 4), ("douyin_token", 1)):
         deployment.airflow("pools", "set", pool, str(slots), "Douyin")
     services = []
     # The triggerer runs the settlements DAG's deferred sensor.

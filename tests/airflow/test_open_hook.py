@@ -205,3 +205,35 @@ def test_oauth_exchange_refuses_to_keep_tokens_only_in_memory(life: Any) -> None
     assert result.returncode == 2, result.stderr[-2000:]
     assert "no reachable Airflow metadata database" in result.stderr
     assert life.open_stats()["user_token"] == {}  # the code was not spent
+
+
+def test_token_maintenance_keeps_the_client_token_and_warns_before_the_user_chain_ends(
+    life: Any, clean_variables: Any
+) -> None:
+    from airflow.exceptions import AirflowSkipException
+    from airflow.models.variable import Variable as VariableModel
+
+    from airflow_provider_douyin.operators.tokens import DouyinTokenRefreshOperator
+
+    operator = DouyinTokenRefreshOperator(task_id="refresh_open", douyin_conn_id=CONN_ID)
+    first = operator.execute(context={})
+    assert first["user_authorized"] is False and first["warnings"] == []
+    assert first["client_token_expires_at"]
+
+    assert oauth_main(["exchange", "--conn-id", CONN_ID, life.issue_open_auth_code()]) == 0
+    healthy = operator.execute(context={})
+    assert healthy["user_authorized"] is True
+    assert healthy["renewals_left"] == 5 and healthy["warnings"] == []
+
+    key = token_variable_key(CONN_ID)
+    chain = json.loads(VariableModel.get(key))
+    VariableModel.set(key, json.dumps({**chain, "renewals": 4}))  # four renewals spent long ago
+    warned = operator.execute(context={})
+    assert warned["renewals_left"] == 1
+    assert any("renewal(s) left" in warning for warning in warned["warnings"])
+    assert all(value not in json.dumps(warned) for value in (chain["access_token"], chain["refresh_token"]))
+    assert sum(entry["fetched"] for entry in life.open_stats()["client_token"].values()) == 1
+
+    missing = DouyinTokenRefreshOperator(task_id="x", douyin_conn_id="no_such_conn", skip_if_missing=True)
+    with pytest.raises(AirflowSkipException):
+        missing.execute(context={})

@@ -67,10 +67,15 @@ class OpenPlatform:
     changes both platforms at once.
     """
 
-    def __init__(self, config: SandboxConfig, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, config: SandboxConfig, clock: Callable[[], float], wall_clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock``: business time, which data, mutations and the truth follow; ``wall_clock``: real
+        time, which token lifetimes, the QPS window and the envelope's ``now`` follow."""
         self.config = config
         self.faults = config.faults
         self.clock = clock
+        self.wall_clock = wall_clock
         began = time.perf_counter()
         self.started_at = int(clock())
         self.clients = {SANDBOX_CLIENT_KEY: SANDBOX_CLIENT_SECRET}
@@ -173,21 +178,28 @@ class OpenPlatform:
             self.count_fault("slow")
             delay += self.faults.slow_ms / 1000.0
         log_id = new_log_id(seq)
-        now = self.clock()
+        now, wall = self.clock(), self.wall_clock()
         render = oauth_body if path.startswith("/oauth/") else goodlife_body
         data: dict[str, Any] | None = None
         error: OpenError | None = None
         try:
-            data = self._process(http_method, path, query_text, headers, body, now)
+            data = self._process(http_method, path, query_text, headers, body, now, wall)
         except OpenError as exc:
             error = exc
         with self._stats_lock:
             self.responses[str(0 if error is None else error.code)] += 1
-        body = render(data, error, log_id, now, self.faults.open_numbers_as_strings)
+        body = render(data, error, log_id, wall, self.faults.open_numbers_as_strings)
         return Reply(body=body, headers={"X-Tt-Logid": log_id}, delay_s=delay)
 
     def _process(
-        self, http_method: str, path: str, query_text: str, headers: dict[str, str], body: bytes, now: float
+        self,
+        http_method: str,
+        path: str,
+        query_text: str,
+        headers: dict[str, str],
+        body: bytes,
+        now: float,
+        wall: float,
     ) -> dict[str, Any]:
         oauth = {
             "/oauth/client_token/": self.tokens.fetch_client_token,
@@ -202,14 +214,14 @@ class OpenPlatform:
             if self._roll(self.faults.busy_rate):
                 self.count_fault("busy")
                 raise self.busy.error()
-            return oauth(_params(http_method, query_text, headers, body), now)
+            return oauth(_params(http_method, query_text, headers, body), wall)
         query = QUERIES.get(path)
         if query is None:
             raise OpenError(API_OFFLINE, "接口不存在或已下线")
         if http_method != "GET":
             raise OpenError(PARAM_INVALID, "请使用GET请求，参数放在query中")
-        client = self.tokens.check_client_token(headers.get("access-token", ""), now)
-        if self._over_qps(client.client_key, now):
+        client = self.tokens.check_client_token(headers.get("access-token", ""), wall)
+        if self._over_qps(client.client_key, wall):
             self.count_fault("qps_limit")
             raise self.throttled.error()
         if self._roll(self.faults.throttle_rate):
@@ -247,7 +259,7 @@ class OpenPlatform:
             merchant = self._control_merchant(body.get("account_id") or self.merchants[0].account_id)
             open_id = str(body.get("open_id") or f"_000sandbox{merchant.merchant_no:04d}")
             code = self.tokens.issue_code(
-                merchant.account_id, open_id, str(body.get("scope") or ""), self.clock()
+                merchant.account_id, open_id, str(body.get("scope") or ""), self.wall_clock()
             )
             return {"code": code, "open_id": open_id, "account_id": str(merchant.account_id)}
         if route == "/mutate":
