@@ -213,6 +213,29 @@ class StreamReader:
                 self._drain()
         log.info("Stream %s read: %s", self.stream.name, self.progress.summary())
 
+    def probe(self, window: Window) -> int:
+        """How many records ``window`` holds, from one size-1 request checked like any page.
+
+        Page streams answer with the API's ``total``. The finance cursor streams report no total,
+        so for them it is 1 when the window holds any record, else 0.
+        """
+        style = self.stream.paging.style
+        if style == "page":
+            first = self.stream.paging.first_page
+            return self._fetch(
+                self._page_params(window.start, window.end, first, 1),
+                self._page_reader(window.start, window.end, 1),
+            ).total
+        if style == "start_index":
+            spec = self.stream.window
+            params = {
+                spec.start_param: format_time(window.start, spec.format),
+                spec.end_param: format_time(window.end, spec.format),
+                "size": 1,
+            }
+            return self._fetch(params, functools.partial(self._parse_finance_page, window=window)).total
+        raise ValueError(f"stream {self.stream.name!r} ({style} paging) has no window to probe")
+
     # -- job plumbing -------------------------------------------------------------------------
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         with self._pending_lock:
@@ -418,11 +441,7 @@ class StreamReader:
 
     def _plan_page_slices(self, window: Window) -> None:
         paging = self.stream.paging
-        probe = self._fetch(
-            self._page_params(window.start, window.end, paging.first_page, 1),
-            self._page_reader(window.start, window.end, 1),
-        )
-        total = self._probe_total = probe.total
+        total = self._probe_total = self.probe(window)
         # Enough slices that every worker stays busy to the end (records cluster in time, so
         # equal-time slices are unequal in size), but never slices under ~5 pages. The probe only
         # plans: even a window it calls empty is read, and the slices' own totals are checked against it.
