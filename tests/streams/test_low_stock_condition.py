@@ -6,6 +6,8 @@ sandbox's ground truth.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections import Counter
 from functools import partial
@@ -177,3 +179,14 @@ def test_a_change_just_before_the_previous_poke_is_still_read_through_the_overla
     late = {**state.carry, "changes_since": time.time() + 5}
     fired = poke(**late)
     assert fired.done and named(fired) == [(str(sku["id"]), 1)]
+
+
+def test_the_conditions_import_without_airflow():
+    """Sensors and triggers are Airflow's; what they evaluate is not, so a script can run it too."""
+    code = (
+        "import sys\n"
+        "sys.modules['airflow'] = None  # any import of Airflow now fails\n"
+        "import airflow_provider_douyin.streams.conditions\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
