@@ -68,8 +68,11 @@ class _DouyinConditionSensor(BaseSensorOperator):
 
     # -- what a check learnt, for its next poke ------------------------------------------------
     def _state_store(self, context: Context) -> Any:
-        """Rescheduled pokes run in new processes; Airflow 3.3+ keeps their state per task instance."""
-        return context.get("task_state_store") if self.reschedule else None
+        """Rescheduled pokes run in new processes; Airflow 3.3+ keeps their state per task instance.
+
+        A deferrable sensor pokes once and hands its state to the trigger instead.
+        """
+        return context.get("task_state_store") if self.reschedule and not self.deferrable else None
 
     def _recall(self, context: Context, params: dict[str, Any]) -> dict[str, Any]:
         if self._carry is None and (store := self._state_store(context)) is not None:

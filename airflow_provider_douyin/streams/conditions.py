@@ -25,15 +25,19 @@ log = get_logger(__name__)
 
 FULL_READ_EVERY_S = 2 * 3600.0
 """How often the low-stock check walks the whole catalogue even when it saw no change (see ``low_stock``)."""
-CHANGE_OVERLAP_S = 300.0
+CHANGE_OVERLAP_S = 120.0
 """Each low-stock poke looks this far behind the previous one: a change becomes searchable a little
-after it happens, and the gateway's clock is not ours."""
+after it happens (the transfer operators keep the same two minutes as their ``safety_lag``), and the
+gateway's clock is not ours."""
 PRODUCT_IDS_PER_REQUEST = 100
 """``product.listV2`` takes at most 100 ``product_id`` values."""
 
 
 class DouyinConditionFailed(DouyinError):
     """A sensor's trigger stopped on an API error; the message carries code, sub_code and log_id."""
+
+    def _describe(self) -> str:
+        return self.msg  # already the API error's own description, redacted
 
 
 @dataclass(frozen=True)

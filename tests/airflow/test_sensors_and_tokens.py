@@ -134,6 +134,17 @@ class TestTrigger:
         assert event["status"] == "auth_expired"
         assert "token.create" not in shop.stats()["requests_by_method"]
 
+    def test_a_trigger_error_fails_the_task_with_the_api_errors_message(self):
+        from airflow_provider_douyin.client.errors import DouyinError
+
+        message = "order.searchList failed: code=50002 sub_code=isv.business-failed:20004 log_id=20261203abc"
+        sensor = DouyinOrdersSensor(task_id="t")
+        try:
+            sensor.execute_complete({}, {"status": "error", "message": message})
+            raise AssertionError("no error raised")
+        except DouyinError as err:  # one root catches every error the provider raises
+            assert str(err) == message
+
 
 class TestDagRuns:
     def test_deferrable_sensors_fire_through_their_trigger(self, shop, fresh_token_variable):
