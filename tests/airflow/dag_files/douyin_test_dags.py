@@ -135,6 +135,5 @@ with DAG(
         threshold="{{ params.threshold }}",
         mode="reschedule",
         poke_interval=1.0,
-        timeout=8.0,
-        soft_fail=True,
+        timeout=90.0,
     )
