@@ -16,12 +16,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from airflow_provider_douyin.client.errors import DouyinError, check_inner_code
-from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.streams.catalog import Stream, get_stream
 from airflow_provider_douyin.streams.reader import ApiCall, StreamReader
 from airflow_provider_douyin.streams.windows import SHANGHAI, Window
-
-log = get_logger(__name__)
 
 FULL_READ_EVERY_S = 2 * 3600.0
 """How often the low-stock check walks the whole catalogue even when it saw no change (see ``low_stock``)."""
