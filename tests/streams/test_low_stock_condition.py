@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_douyin.client import DoudianShopClient, InMemoryTokenStore
-from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from airflow_provider_douyin.client import DoudianShopClient
 from airflow_provider_douyin.streams.conditions import CHANGE_OVERLAP_S, CheckResult, low_stock
+from tests.streams.test_exactness import SHOP_ID, make_client
 
-SHOP_ID = 1000001
 PRODUCTS = 500
 THRESHOLD = 10
 QUIET = Counter({"product.listV2": 1, "order.searchList": 1})
@@ -50,14 +49,7 @@ def shop(douyin_sandbox_factory) -> Any:
 
 @pytest.fixture
 def client(shop) -> DoudianShopClient:
-    with DoudianShopClient(
-        app_key=SANDBOX_APP_KEY,
-        app_secret=SANDBOX_APP_SECRET,
-        base_url=shop.url,
-        shop_id=str(SHOP_ID),
-        qps=1000,
-        token_store=InMemoryTokenStore(),
-    ) as client:
+    with make_client(shop) as client:
         client.tokens.access_token()  # the token.create is not part of any poke below
         yield client
 
