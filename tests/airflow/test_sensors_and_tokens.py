@@ -72,6 +72,17 @@ class TestPoke:
         result = sensor.poke({})
         assert result.is_done and result.xcom_value["orders"] == completed > 0
 
+    def test_orders_sensor_counts_orders_created_in_the_window(self, shop, in_memory_tokens):
+        now = datetime.now(timezone.utc)
+        start = now - timedelta(days=10)
+        sensor = DouyinOrdersSensor(task_id="t", window_start=start, window_end=now, time_field="create_time")
+        created = sum(
+            1
+            for o in shop.truth("orders", shop_id=SHOP_ID)
+            if start.timestamp() <= o["create_time"] < now.timestamp()
+        )
+        assert sensor.poke({}).xcom_value["orders"] == created > 0
+
     def test_orders_sensor_waits_when_none_match(self, shop, in_memory_tokens):
         now = datetime.now(timezone.utc)
         sensor = DouyinOrdersSensor(
