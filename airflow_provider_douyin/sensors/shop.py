@@ -115,7 +115,9 @@ class _DouyinConditionSensor(BaseSensorOperator):
         done = self.poke(context)
         if done:
             return done.xcom_value
-        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline)
+        # The worker has just asked; the trigger asks again one poke_interval later.
+        next_poke = time.time() + float(self.poke_interval)
+        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline, start_at=next_poke)
 
     def _defer(
         self, context: Context, *, auth_retries: int, deadline: float, start_at: float | None = None
@@ -282,6 +284,7 @@ class DouyinSettlementSensor(_DouyinConditionSensor):
             return super().execute(context)
         published, deadline = self._schedule(context)
         deadline = min(deadline, time.time() + float(self.timeout))
+        start_at = published
         if time.time() >= published:
             # A past day (backfill, late run) is asked once; only a missing bill may wait.
             result = self._evaluate(context, self.check_params(context))
@@ -289,7 +292,8 @@ class DouyinSettlementSensor(_DouyinConditionSensor):
                 return result.payload
             if time.time() >= deadline:
                 raise self._timed_out(deadline)
-        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline, start_at=published)
+            start_at = time.time() + float(self.poke_interval)
+        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline, start_at=start_at)
 
 
 class DouyinLowStockSensor(_DouyinConditionSensor):

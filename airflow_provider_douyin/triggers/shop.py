@@ -11,7 +11,8 @@ A trigger never rotates tokens: triggerers run many triggers concurrently and ma
 available, so a refresh here could race another worker's. It reports ``auth_expired`` instead and
 the task refreshes, then defers again. It also ends itself at the sensor's deadline, so the timeout
 holds wherever it runs, and it can sleep until a known ``start_at`` first (a bill published at
-15:00 is not asked for before), so one deferral covers both the wait and the polling.
+15:00 is not asked for before; a condition the worker has just checked is not asked again before the
+next ``poke_interval``), so one deferral covers both the wait and the polling.
 """
 
 from __future__ import annotations

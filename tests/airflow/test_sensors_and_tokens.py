@@ -145,6 +145,35 @@ class TestTrigger:
         assert event["status"] == "auth_expired"
         assert "token.create" not in shop.stats()["requests_by_method"]
 
+    def test_a_deferring_sensor_pokes_once_and_its_trigger_waits_a_poke_interval(
+        self, shop, in_memory_tokens
+    ):
+        import asyncio
+
+        from airflow.sdk.exceptions import TaskDeferred
+
+        now = datetime.now(timezone.utc)
+        sensor = DouyinOrdersSensor(
+            task_id="t",
+            window_start=now - timedelta(days=60),
+            window_end=now - timedelta(days=50),
+            deferrable=True,
+            poke_interval=30,
+            timeout=2,
+        )
+        shop.reset_stats()
+        try:
+            sensor.execute({})
+            raise AssertionError("the sensor did not defer")
+        except TaskDeferred as deferred:
+            trigger = deferred.trigger
+        assert shop.stats()["requests_by_method"]["order.searchList"] == 1  # the worker's poke
+        shop.reset_stats()
+        event = asyncio.run(trigger.run().__anext__()).payload
+        # The timeout came before the next poke was due: the trigger asked nothing.
+        assert event["status"] == "timeout"
+        assert "order.searchList" not in shop.stats()["requests_by_method"]
+
     def test_a_trigger_error_fails_the_task_with_the_api_errors_message(self):
         from airflow_provider_douyin.client.errors import DouyinError
 
