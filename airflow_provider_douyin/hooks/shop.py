@@ -6,9 +6,8 @@ retries, rate limiting and token rotation live in ``airflow_provider_douyin.clie
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -18,9 +17,6 @@ from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenStore
 from airflow_provider_douyin.hooks.token_store import VariableTokenStore, mask_long_secret
-from airflow_provider_douyin.streams.catalog import get_stream
-from airflow_provider_douyin.streams.reader import StreamReader
-from airflow_provider_douyin.streams.windows import SHANGHAI, Window, format_time
 
 CONN_TYPE = "douyin_shop"
 SIGN_METHODS = ("hmac-sha256", "md5")
@@ -232,56 +228,6 @@ class DouyinShopHook(BaseHook):
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call one gateway method and return its ``data``; errors are typed ``DouyinError`` subclasses."""
         return self.client.call(method, params)
-
-    def count_orders(
-        self,
-        window: Window,
-        *,
-        order_statuses: Sequence[int] | None = None,
-        time_field: str = "update_time",
-    ) -> int:
-        """How many orders changed (or were created) in ``window``, optionally in some statuses."""
-        if time_field not in ("update_time", "create_time"):
-            raise ValueError("time_field must be 'update_time' or 'create_time'")
-        params: dict[str, Any] = {
-            f"{time_field}_start": window.start,
-            f"{time_field}_end": window.end,
-            "page": 0,
-            "size": 1,
-        }
-        if order_statuses:
-            params["combine_status"] = [{"order_status": ",".join(str(s) for s in order_statuses)}]
-        return int(self.call("order.searchList", params).get("total") or 0)
-
-    def settlement_available(self, day: date) -> bool:
-        """Whether Doudian has published the settlement bill (T+1) for ``day`` (Asia/Shanghai)."""
-        start = datetime.combine(day, time.min, SHANGHAI)
-        params = {
-            "start_time": format_time(int(start.timestamp()), "shanghai_datetime"),
-            "end_time": format_time(int((start + timedelta(days=1)).timestamp()), "shanghai_datetime"),
-            "size": 1,
-            "time_type": 0,
-        }
-        data = self.call("order.getSettleBillDetailV3", params)
-        self.client.check_inner_code(data, "order.getSettleBillDetailV3")
-        return bool(data.get("data"))
-
-    def low_stock_skus(self, threshold: int, *, max_workers: int = 4) -> list[dict[str, Any]]:
-        """Every SKU whose ``stock_num`` is below ``threshold``, walking the whole catalogue."""
-        reader = StreamReader(self.client.request, get_stream("products"), max_workers=max_workers)
-        low: list[dict[str, Any]] = []
-        for batch in reader.read(None):
-            for sku in batch.get("skus", ()):
-                if sku["stock_num"] is not None and sku["stock_num"] < threshold:
-                    low.append(
-                        {
-                            "sku_id": str(sku["id"]),
-                            "product_id": str(sku["product_id"]),
-                            "code": sku["code"],
-                            "stock_num": sku["stock_num"],
-                        }
-                    )
-        return sorted(low, key=lambda s: (s["stock_num"], s["sku_id"]))
 
     def test_connection(self) -> tuple[bool, str]:
         """Obtain a token and make one cheap read, so the UI's Test button proves the whole chain.

@@ -289,7 +289,7 @@ class Engine:
         if route == "/sandbox/auth_code":
             return {"code": self.tokens.issue_code(self._shop(body.get("shop_id")).shop_id)}
         if route == "/sandbox/stock":
-            return self._set_stock(body.get("sku_id"), body.get("stock_num"))
+            return self._set_stock(body.get("sku_id"), body.get("stock_num"), bool(body.get("touch_product")))
         if route == "/sandbox/reset_stats":
             with self._stats_lock:
                 for counter in (self.requests, self.responses, self.faults_injected):
@@ -366,7 +366,9 @@ class Engine:
                 result.append({"shop_id": shop.shop_id, "created": created, "updated": advanced})
         return {"shops": result, "time": now}
 
-    def _set_stock(self, sku_id: Any, stock_num: Any) -> dict[str, Any]:
+    def _set_stock(self, sku_id: Any, stock_num: Any, touch_product: bool = False) -> dict[str, Any]:
+        """Set a SKU's stock. Like an inventory sync this leaves its product's ``update_time``
+        alone; ``touch_product`` models a seller editing the stock on the product page instead."""
         try:
             sku_key, stock = int(sku_id), int(stock_num)
         except (TypeError, ValueError) as exc:
@@ -378,6 +380,8 @@ class Engine:
                 if sku_key in shop.sku_by_id:
                     sku = shop.skus[shop.sku_by_id[sku_key]]
                     sku.stock_num = stock
+                    if touch_product:
+                        shop.products[sku.product_index].update_time = int(self.clock())
                     return shop.sku_dict(sku)
         raise ControlError(404, f"unknown sku_id {sku_id!r}")
 

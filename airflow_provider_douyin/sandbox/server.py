@@ -239,8 +239,10 @@ class SandboxServer:
     def issue_auth_code(self, shop_id: int) -> str:
         return self._control("POST", "/sandbox/auth_code", {"shop_id": shop_id})["code"]
 
-    def set_stock(self, sku_id: int, stock_num: int) -> dict[str, Any]:
-        return self._control("POST", "/sandbox/stock", {"sku_id": sku_id, "stock_num": stock_num})
+    def set_stock(self, sku_id: int, stock_num: int, touch_product: bool = False) -> dict[str, Any]:
+        """``touch_product=True`` also marks the SKU's product updated now (a product-page edit)."""
+        body = {"sku_id": sku_id, "stock_num": stock_num, "touch_product": touch_product}
+        return self._control("POST", "/sandbox/stock", body)
 
     def stats(self) -> dict[str, Any]:
         return self._control("GET", "/sandbox/stats")

@@ -1,7 +1,9 @@
 """Sensors for Douyin shop conditions: new orders, published settlement bills, low stock.
 
-Each works in poke, reschedule and deferrable mode, and each mode evaluates the same
-named check from ``hooks.conditions``.
+Each works in poke, reschedule and deferrable mode, and each mode evaluates the same function from
+``streams.conditions``. A deferrable sensor pokes once on the worker first and defers only when the
+condition does not hold yet, as Airflow's own sensors do; ``deferrable`` defaults to the
+``[operators] default_deferrable`` setting.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_douyin.hooks.conditions import run_check
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.streams.catalog import Publication
+from airflow_provider_douyin.streams.conditions import (
+    FULL_READ_EVERY_S,
+    CheckResult,
+    DouyinConditionFailed,
+    evaluate,
+)
 from airflow_provider_douyin.streams.windows import (
     SHANGHAI,
     latest_published_day,
@@ -26,14 +33,17 @@ from airflow_provider_douyin.streams.windows import (
 from airflow_provider_douyin.triggers.shop import DouyinConditionTrigger
 from airflow_provider_douyin.ui import DOUYIN_PINK
 
+try:  # Airflow 3.2+
+    from airflow.sdk import conf
+except ImportError:  # Airflow 3.1
+    from airflow.configuration import conf
+
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 AUTH_RETRIES = 3
-
-
-class DouyinConditionFailed(RuntimeError):
-    """The trigger stopped on an API error; the message carries code, sub_code and log_id."""
+CARRY_KEY = "douyin_condition_carry"
+"""``task_state_store`` key under which a rescheduled sensor keeps what its check learnt."""
 
 
 class _DouyinConditionSensor(BaseSensorOperator):
@@ -45,18 +55,54 @@ class _DouyinConditionSensor(BaseSensorOperator):
         self,
         *,
         douyin_conn_id: str = DouyinShopHook.default_conn_name,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.douyin_conn_id = douyin_conn_id
         self.deferrable = deferrable
+        self._carry: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     def check_params(self, context: Context) -> dict[str, Any]:
         raise NotImplementedError
 
+    # -- what a check learnt, for its next poke ------------------------------------------------
+    def _state_store(self, context: Context) -> Any:
+        """Rescheduled pokes run in new processes; Airflow 3.3+ keeps their state per task instance.
+
+        A deferrable sensor pokes once and hands its state to the trigger instead.
+        """
+        return context.get("task_state_store") if self.reschedule and not self.deferrable else None
+
+    def _recall(self, context: Context, params: dict[str, Any]) -> dict[str, Any]:
+        if self._carry is None and (store := self._state_store(context)) is not None:
+            stored = store.get(CARRY_KEY)
+            if isinstance(stored, dict):
+                self._carry = (stored.get("params"), stored.get("carry") or {})
+        if self._carry is not None and self._carry[0] == params:
+            return self._carry[1]
+        return {}
+
+    def _remember(self, context: Context, params: dict[str, Any], result: CheckResult) -> None:
+        store = self._state_store(context)
+        if result.done:
+            if self._carry is not None and store is not None:
+                store.delete(CARRY_KEY)
+            self._carry = None
+        elif result.carry:
+            self._carry = (params, result.carry)
+            if store is not None:
+                store.set(CARRY_KEY, {"params": params, "carry": result.carry})
+
+    def _evaluate(self, context: Context, params: dict[str, Any]) -> CheckResult:
+        with DouyinShopHook(self.douyin_conn_id).client as client:
+            result = evaluate(self.check, client.request, {**params, **self._recall(context, params)})
+        self._remember(context, params, result)
+        return result
+
+    # -- modes ---------------------------------------------------------------------------------
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        result = run_check(self.check, self.douyin_conn_id, self.check_params(context))
+        result = self._evaluate(context, self.check_params(context))
         if not result.done:
             self.log.info("Waiting: %s", result.reason)
             return False
@@ -65,18 +111,26 @@ class _DouyinConditionSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        self._defer(context, auth_retries=AUTH_RETRIES, deadline=time.time() + float(self.timeout))
+        deadline = time.time() + float(self.timeout)
+        done = self.poke(context)
+        if done:
+            return done.xcom_value
+        # The worker has just asked; the trigger asks again one poke_interval later.
+        next_poke = time.time() + float(self.poke_interval)
+        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline, start_at=next_poke)
 
     def _defer(
         self, context: Context, *, auth_retries: int, deadline: float, start_at: float | None = None
     ) -> None:
         # The trigger only reads stored tokens, so the worker makes sure a valid one exists first.
-        DouyinShopHook(self.douyin_conn_id).client.tokens.access_token()
+        with DouyinShopHook(self.douyin_conn_id).client as client:
+            client.tokens.access_token()
+        params = self.check_params(context)
         self.defer(
             trigger=DouyinConditionTrigger(
                 check=self.check,
                 conn_id=self.douyin_conn_id,
-                params=self.check_params(context),
+                params={**params, **self._recall(context, params)},
                 poke_interval=float(self.poke_interval),
                 deadline=deadline,
                 start_at=start_at,
@@ -101,7 +155,8 @@ class _DouyinConditionSensor(BaseSensorOperator):
             raise AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
         if status == "auth_expired" and auth_retries > 0:
             self.log.info("Token expired while deferred; refreshing on the worker and deferring again")
-            DouyinShopHook(self.douyin_conn_id).client.tokens.refresh(force=True)
+            with DouyinShopHook(self.douyin_conn_id).client as client:
+                client.tokens.refresh(force=True)
             self._defer(
                 context,
                 auth_retries=auth_retries - 1,
@@ -229,25 +284,49 @@ class DouyinSettlementSensor(_DouyinConditionSensor):
             return super().execute(context)
         published, deadline = self._schedule(context)
         deadline = min(deadline, time.time() + float(self.timeout))
+        start_at = published
         if time.time() >= published:
             # A past day (backfill, late run) is asked once; only a missing bill may wait.
-            result = run_check(self.check, self.douyin_conn_id, self.check_params(context))
+            result = self._evaluate(context, self.check_params(context))
             if result.done:
                 return result.payload
             if time.time() >= deadline:
                 raise self._timed_out(deadline)
-        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline, start_at=published)
+            start_at = time.time() + float(self.poke_interval)
+        self._defer(context, auth_retries=AUTH_RETRIES, deadline=deadline, start_at=start_at)
 
 
 class DouyinLowStockSensor(_DouyinConditionSensor):
-    """Wait until any SKU's stock is below ``threshold``; the XCom lists those SKUs and their stock."""
+    """Wait until any SKU's stock is below ``threshold``; the XCom lists those SKUs and their stock.
+
+    The first poke reads the whole catalogue; later pokes read the stock of changed products only
+    (products updated, and products of orders updated, since the previous poke), so a quiet poke
+    costs two requests whatever the catalogue's size. The whole catalogue is read again every
+    ``full_read_every``, because a stock edit alone may not mark its product updated.
+
+    It waits in ``reschedule`` mode unless told otherwise, so it holds no worker or pool slot
+    between pokes. Reschedule mode keeps what the last poke saw in ``task_state_store`` (Airflow
+    3.3+; on older versions every rescheduled poke reads the whole catalogue), a deferrable sensor
+    in its trigger.
+
+    :param threshold: templated; a SKU with ``stock_num`` below it is low.
+    :param full_read_every: how often to read the whole catalogue even when nothing changed.
+    """
 
     check = "low_stock"
     template_fields: Sequence[str] = ("douyin_conn_id", "threshold")
 
-    def __init__(self, *, threshold: int | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        threshold: int | str,
+        full_read_every: timedelta = timedelta(seconds=FULL_READ_EVERY_S),
+        mode: str = "reschedule",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(mode=mode, **kwargs)
         self.threshold = threshold
+        self.full_read_every = full_read_every
 
     def check_params(self, context: Context) -> dict[str, Any]:
-        return {"threshold": int(self.threshold)}
+        return {"threshold": int(self.threshold), "full_read_every_s": self.full_read_every.total_seconds()}

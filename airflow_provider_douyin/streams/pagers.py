@@ -105,6 +105,13 @@ class Pager(ABC):
         slices read at once; ``None``: this style cannot count, so the window is read in one walk."""
         return None
 
+    def probe(self, pages: Pages, window: Window) -> int:
+        """One small request: how many records ``window`` holds (for sensors' conditions)."""
+        total = self.count(pages, window)
+        if total is None:
+            raise ValueError(f"stream {pages.stream.name!r} cannot count a window")
+        return total
+
     @abstractmethod
     def walk(self, pages: Pages, window: Window | None) -> None:
         """Read every record of ``window`` (``None``: the stream's whole snapshot), one request at a time."""
@@ -364,6 +371,17 @@ class FinanceCursorPager(Pager):
                 )
             seen_cursors.add(cursor)
             params = {**params, "start_index": cursor[0], spec.start_param: cursor[1]}
+
+    def probe(self, pages: Pages, window: Window) -> int:
+        """The replies carry no total: 1 when ``window`` holds any record, else 0 (one size-1 request)."""
+        spec = pages.stream.window
+        params = {
+            spec.start_param: format_time(window.start, spec.format),
+            spec.end_param: format_time(window.end, spec.format),
+            "size": 1,
+        }
+        page = pages.fetch(params, functools.partial(self._page, stream=pages.stream, window=window))
+        return min(len(page.records), 1)
 
     def _page(self, response: ApiResponse, *, stream: Stream, window: Window) -> Page:
         """Records plus the next ``(start_index, start_time)`` as the cursor, None once ``is_end`` is 1."""

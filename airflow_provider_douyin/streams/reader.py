@@ -258,6 +258,14 @@ class StreamReader:
                 method=self.stream.method,
             )
 
+    def probe(self, window: Window) -> int:
+        """How many records ``window`` holds, from one small request checked like any page.
+
+        Streams with a total answer it; the finance cursor streams report none, so for them it is 1
+        when the window holds any record, else 0.
+        """
+        return self.stream.pager.probe(self, window)
+
     # -- job plumbing -------------------------------------------------------------------------
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         with self._pending_lock:

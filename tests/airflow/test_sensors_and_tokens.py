@@ -72,6 +72,17 @@ class TestPoke:
         result = sensor.poke({})
         assert result.is_done and result.xcom_value["orders"] == completed > 0
 
+    def test_orders_sensor_counts_orders_created_in_the_window(self, shop, in_memory_tokens):
+        now = datetime.now(timezone.utc)
+        start = now - timedelta(days=10)
+        sensor = DouyinOrdersSensor(task_id="t", window_start=start, window_end=now, time_field="create_time")
+        created = sum(
+            1
+            for o in shop.truth("orders", shop_id=SHOP_ID)
+            if start.timestamp() <= o["create_time"] < now.timestamp()
+        )
+        assert sensor.poke({}).xcom_value["orders"] == created > 0
+
     def test_orders_sensor_waits_when_none_match(self, shop, in_memory_tokens):
         now = datetime.now(timezone.utc)
         sensor = DouyinOrdersSensor(
@@ -133,6 +144,46 @@ class TestTrigger:
         event = asyncio.run(self._first_event(trigger))
         assert event["status"] == "auth_expired"
         assert "token.create" not in shop.stats()["requests_by_method"]
+
+    def test_a_deferring_sensor_pokes_once_and_its_trigger_waits_a_poke_interval(
+        self, shop, in_memory_tokens
+    ):
+        import asyncio
+
+        from airflow.sdk.exceptions import TaskDeferred
+
+        now = datetime.now(timezone.utc)
+        sensor = DouyinOrdersSensor(
+            task_id="t",
+            window_start=now - timedelta(days=60),
+            window_end=now - timedelta(days=50),
+            deferrable=True,
+            poke_interval=30,
+            timeout=2,
+        )
+        shop.reset_stats()
+        try:
+            sensor.execute({})
+            raise AssertionError("the sensor did not defer")
+        except TaskDeferred as deferred:
+            trigger = deferred.trigger
+        assert shop.stats()["requests_by_method"]["order.searchList"] == 1  # the worker's poke
+        shop.reset_stats()
+        event = asyncio.run(trigger.run().__anext__()).payload
+        # The timeout came before the next poke was due: the trigger asked nothing.
+        assert event["status"] == "timeout"
+        assert "order.searchList" not in shop.stats()["requests_by_method"]
+
+    def test_a_trigger_error_fails_the_task_with_the_api_errors_message(self):
+        from airflow_provider_douyin.client.errors import DouyinError
+
+        message = "order.searchList failed: code=50002 sub_code=isv.business-failed:20004 log_id=20261203abc"
+        sensor = DouyinOrdersSensor(task_id="t")
+        try:
+            sensor.execute_complete({}, {"status": "error", "message": message})
+            raise AssertionError("no error raised")
+        except DouyinError as err:  # one root catches every error the provider raises
+            assert str(err) == message
 
 
 class TestDagRuns:

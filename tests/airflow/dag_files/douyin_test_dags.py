@@ -123,3 +123,17 @@ with DAG(
         window_end="{{ params.window_end }}",
         safety_lag=0,
     )
+
+with DAG(
+    "douyin_test_low_stock_reschedule",
+    schedule=None,
+    start_date=START,
+    params={"threshold": 10},
+) as low_stock_reschedule:
+    DouyinLowStockSensor(
+        task_id="low_stock",
+        threshold="{{ params.threshold }}",
+        mode="reschedule",
+        poke_interval=1.0,
+        timeout=90.0,
+    )
