@@ -64,7 +64,7 @@ def orders_exist(
     stream = get_stream("orders")
     if time_field == "create_time":
         # The stream's tiebreak declares the create-time filter; records are then checked by it.
-        tiebreak = stream.tiebreak
+        tiebreak = stream.pager.tiebreak
         window = replace(stream.window, start_param=tiebreak.start_param, end_param=tiebreak.end_param)
         stream = replace(stream, window=window, cursor_field=tiebreak.field)
     elif time_field != "update_time":
