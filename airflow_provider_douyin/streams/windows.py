@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from airflow_provider_douyin.client.errors import DouyinConfigError
 from airflow_provider_douyin.client.redaction import get_logger
 
 if TYPE_CHECKING:  # the catalog's pagers use these window helpers
@@ -27,7 +28,7 @@ HISTORY_MARGIN = timedelta(minutes=5)
 log = get_logger(__name__)
 
 
-class WindowOutOfRangeError(ValueError):
+class WindowOutOfRangeError(DouyinConfigError):
     """The requested window lies entirely beyond what the API can search."""
 
 
