@@ -19,7 +19,6 @@ from airflow_provider_douyin.client.errors import DouyinConfigError
 from airflow_provider_douyin.client.transport import ApiResponse
 from airflow_provider_douyin.hooks.open_platform import DouyinOpenHook
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
-from airflow_provider_douyin.hooks.watermarks import VariableWatermark
 from airflow_provider_douyin.streams.catalog import Stream, get_stream
 from airflow_provider_douyin.streams.sync import StreamSink, SyncResult, run_sync
 from airflow_provider_douyin.streams.windows import (
@@ -28,6 +27,7 @@ from airflow_provider_douyin.streams.windows import (
     parse_datetime,
     resolve_sync_window,
 )
+from airflow_provider_douyin.transfers.watermarks import VariableWatermark
 from airflow_provider_douyin.ui import DOUYIN_PINK
 
 if TYPE_CHECKING:

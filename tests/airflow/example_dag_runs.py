@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_provider_douyin.hooks.watermarks import watermark_key
+from airflow_provider_douyin.transfers.watermarks import watermark_key
 from tests.conftest import ROOT
 
 DAGS_FOLDER = ROOT / "dags"

@@ -50,7 +50,7 @@ ALL_FAULTS = {
 @pytest.fixture
 def variables(monkeypatch: pytest.MonkeyPatch) -> FakeVariables:
     fake = FakeVariables()
-    monkeypatch.setattr("airflow_provider_douyin.hooks.watermarks.Variable", fake)
+    monkeypatch.setattr("airflow_provider_douyin.transfers.watermarks.Variable", fake)
     return fake
 
 

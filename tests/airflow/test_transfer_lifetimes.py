@@ -13,11 +13,11 @@ import pytest
 
 from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
-from airflow_provider_douyin.hooks.watermarks import load_state
 from airflow_provider_douyin.landing import sinks
 from airflow_provider_douyin.transfers import douyin_to_sql
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
+from airflow_provider_douyin.transfers.watermarks import load_state
 from tests.airflow.test_watermark_store import FakeVariables
 from tests.landing.test_sink_lifetimes import assert_closed, count_connections, fail_the_third_item_statement
 
@@ -33,7 +33,7 @@ EMPTY = {
 @pytest.fixture
 def variables(monkeypatch) -> FakeVariables:
     fake = FakeVariables()
-    monkeypatch.setattr("airflow_provider_douyin.hooks.watermarks.Variable", fake)
+    monkeypatch.setattr("airflow_provider_douyin.transfers.watermarks.Variable", fake)
     return fake
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow_provider_douyin.hooks.watermarks import load_state
 from airflow_provider_douyin.operators.transfer import DouyinToSqlOperator
 from airflow_provider_douyin.streams.catalog import T_PLUS_1_AT_15
 from airflow_provider_douyin.streams.windows import Window, publication_horizon
+from airflow_provider_douyin.transfers.watermarks import load_state
 from tests.airflow.conftest import SHOP_ID
 from tests.airflow.test_watermark_store import FakeVariables
 
@@ -16,7 +16,7 @@ def test_an_explicit_window_past_the_horizon_is_recorded_done_only_up_to_it(
     shop, in_memory_tokens, sqlite_hook, monkeypatch
 ):
     variables = FakeVariables()
-    monkeypatch.setattr("airflow_provider_douyin.hooks.watermarks.Variable", variables)
+    monkeypatch.setattr("airflow_provider_douyin.transfers.watermarks.Variable", variables)
     now = datetime.now(timezone.utc)
     start, end = now - timedelta(days=20), now + timedelta(days=1)
     operator = DouyinToSqlOperator(

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_douyin.hooks.watermarks import load_state, watermark_key
 from airflow_provider_douyin.streams.windows import Window
+from airflow_provider_douyin.transfers.watermarks import load_state, watermark_key
 from tests.airflow.conftest import CONN_ID, SHOP_ID, shop_connection
 from tests.conftest import ROOT, SECRET_PATTERNS
 

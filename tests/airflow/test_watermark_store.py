@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from airflow_provider_douyin.hooks import watermarks
-from airflow_provider_douyin.hooks.watermarks import VariableWatermark, dump_state, load_state
 from airflow_provider_douyin.streams.windows import WatermarkState, Window
+from airflow_provider_douyin.transfers import watermarks
+from airflow_provider_douyin.transfers.watermarks import VariableWatermark, dump_state, load_state
 
 T0 = int(datetime(2026, 11, 20, tzinfo=timezone.utc).timestamp())
 HOUR = 3600
