@@ -64,6 +64,24 @@ class DouyinError(Exception):
         text = f"{self.method or 'request'} failed: {' '.join(fields)}"
         return f"{text}. {self.hint}" if self.hint else text
 
+    # The Douyin Open Platform's names for the same fields (its envelope says error_code,
+    # sub_error_code, description and logid), so either platform's documentation reads true.
+    @property
+    def error_code(self) -> int | None:
+        return self.code
+
+    @property
+    def sub_error_code(self) -> str:
+        return self.sub_code
+
+    @property
+    def description(self) -> str:
+        return self.msg
+
+    @property
+    def logid(self) -> str:
+        return self.log_id
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The keyword-only constructor breaks default exception pickling (process pools, Airflow IPC).
         fields = {

@@ -232,6 +232,25 @@ def test_a_non_zero_sub_error_code_alone_fails_the_call(requests_mock: Any) -> N
     assert caught.value.code == 2119003
 
 
+def test_errors_carry_the_open_platforms_own_field_names(requests_mock: Any) -> None:
+    payload = goodlife({}, error_code=2100005, sub_error_code="12")
+    payload["data"]["error_code"] = 2100005
+    payload["extra"].update(description="参数不合法", sub_description="page_size")
+    requests_mock.get(f"{BASE_URL}{LIFE_ORDER_QUERY}", json=payload)
+
+    with pytest.raises(DouyinRequestError) as caught:
+        transport().request(LIFE_ORDER_QUERY, {"account_id": "1"}, access_token=CLIENT_TOKEN_VALUE)
+
+    error = caught.value
+    assert (error.error_code, error.sub_error_code, error.description, error.logid) == (
+        2100005,
+        "12",
+        "参数不合法",
+        LOG_ID,
+    )
+    assert "sub_msg=page_size" in str(error)
+
+
 def test_a_missing_scope_names_the_scope_and_where_it_is_granted(requests_mock: Any) -> None:
     payload = goodlife({}, error_code=28001012)
     payload["extra"]["description"] = "scope not authorized"
