@@ -1,4 +1,4 @@
-"""The Doudian shop gateway's wire protocol (reference §1.2–1.7, §3.1).
+"""The Doudian shop gateway's wire protocol: signed requests and the code/msg/sub_code/log_id envelope.
 
 Common parameters go in the query string, the business parameters as the raw JSON body, and the body
 is exactly the canonical string that was signed, so the gateway's re-serialisation always matches.

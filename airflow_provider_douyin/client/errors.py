@@ -1,4 +1,7 @@
-"""Typed Doudian errors and the envelope classifier (reference §2.5, §3.2).
+"""Typed Douyin errors and the Doudian envelope classifier.
+
+Codes and their remedies follow Doudian's published platform codes (``code``) and business sub-codes
+(``sub_code``), including the token errors of token.create and token.refresh.
 
 The class of an error decides what the caller does: retry with backoff (transient, throttled),
 refresh the token and retry once (auth), re-read the token store (token race), or stop and ask a
@@ -204,7 +207,7 @@ def _classify(code: int | None, sub_code: str) -> type[DouyinError]:
 
 
 def error_for(envelope: Mapping[str, Any], *, method: str, http_status: int | None = None) -> DouyinError:
-    """Build the typed error for a failed Doudian envelope (§3.2); an HTTP 429/5xx status wins."""
+    """Build the typed error for a failed Doudian envelope (code, sub_code); an HTTP 429/5xx status wins."""
     code = _as_int(envelope.get("code"))
     sub_code = str(envelope.get("sub_code") or "")
     cls = http_error_class(http_status) or _classify(code, sub_code)
@@ -224,7 +227,7 @@ def error_for(envelope: Mapping[str, Any], *, method: str, http_status: int | No
 def check_inner_code(data: Any, method: str, *, log_id: str = "") -> Any:
     """Raise unless a finance API's inner ``data.code`` is ``"100000"``; return ``data`` otherwise.
 
-    Settlement and fund-flow APIs wrap a second status inside a successful envelope (§3.1); a missing
+    Settlement and fund-flow APIs wrap a second status, ``data.code``, inside a successful envelope; a missing
     inner code means an incomplete answer, so it is retried like a transient failure.
     """
     inner = data.get("code") if isinstance(data, Mapping) else None

@@ -1,4 +1,4 @@
-"""Test doubles: a controllable clock and a fake Doudian gateway with the token rules of §2.4."""
+"""Test doubles: a controllable clock and a fake Doudian gateway with token.refresh's rotation rules."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def envelope(
     sub_msg: str = "",
     log_id: str = "20231115061320010194059098259B567F",
 ) -> dict[str, Any]:
-    """A response envelope shaped like §3.1."""
+    """A response envelope shaped like Doudian's: code, msg, sub_code, sub_msg, log_id, data."""
     return {
         "code": code,
         "msg": msg if msg is not None else ("success" if code == 10000 else "业务处理失败"),

@@ -1,4 +1,4 @@
-"""Envelope classification (§2.5, §3.2): the class decides whether a sync retries, refreshes or stops."""
+"""Envelope classification: the class decides whether a sync retries, refreshes or stops."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The published sign vectors (reference §1.7) and the canonical param_json rules (§1.5)."""
+"""Sign vectors computed from Doudian's published sign rules, and the canonical param_json rules:
+sorted keys at every level, compact separators, raw UTF-8, nulls dropped, integral floats as ints."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ ROW1 = '{"create_time_end":1700000000,"create_time_start":1699900000,"page":0,"s
 ROW3 = '{"code":"","grant_type":"authorization_self","shop_id":"123456"}'
 ROW4 = '{"combine_status":[{"main_status":"103","order_status":"2"}],"page":0,"product":"测试商品","size":10}'
 
-# (method, timestamp, canonical param_json, md5, hmac-sha256) copied from douyin-api.md §1.7.
+# (method, timestamp, canonical param_json, md5, hmac-sha256): vectors computed independently of this
+# code from Doudian's sign rule: pattern = secret + "app_key" + k + "method" + m + "param_json" + p
+# + "timestamp" + t + "v2" + secret; md5 = hex(MD5(pattern)), hmac-sha256 = hex(HMAC(secret, pattern)).
 VECTORS = [
     (
         "order.searchList",

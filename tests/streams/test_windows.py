@@ -105,7 +105,7 @@ class TestWindow:
 
 
 def test_shanghai_datetime_format_round_trips():
-    # 1700000000 is 2023-11-15 06:13:20 in GMT+8 (the reference's sign vector #2).
+    # 1700000000 is 2023-11-15 06:13:20 in GMT+8.
     assert format_time(1_700_000_000, "shanghai_datetime") == "2023-11-15 06:13:20"
     assert parse_time("2023-11-15 06:13:20", "shanghai_datetime") == 1_700_000_000
 
