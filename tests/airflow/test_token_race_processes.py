@@ -53,6 +53,8 @@ GATEWAY = {
 BUSY, QUIET = 9.0, ACCESS_TTL + 1.5
 """Seconds of calling, then of silence: the silence outlasts any pair obtained while calling."""
 PHASES = [(0.0, BUSY), (BUSY + QUIET, 2 * BUSY + QUIET)]
+STAGGER = 0.1
+"""Seconds between the workers' starts: some begin while the first refresh's reply is on its way."""
 CONN_ENV = f"AIRFLOW_CONN_{CONN_ID.upper()}"
 
 WORKER = textwrap.dedent(
@@ -142,8 +144,9 @@ class Workers:
             self._send(number, {"connection": connection, "seed": seed.to_json() if number == 0 else None})
         self._expect("ready", timeout=180)  # all configured and seeded before anyone calls
         start = time.time() + 0.5
-        for number in range(PROCESSES):
-            self._send(number, [[start + begin, start + end] for begin, end in PHASES])
+        for number in range(PROCESSES):  # tasks start a little apart, as a scheduler starts them
+            first = start + number * STAGGER
+            self._send(number, [[first + begin, start + end] for begin, end in PHASES])
         return [json.loads(reply) for reply in self._expect("result ", timeout=PHASES[-1][1] + 90)]
 
     def close(self) -> None:
