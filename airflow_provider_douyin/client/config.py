@@ -33,8 +33,8 @@ _CONNECTION_FIELDS = {"app_key": "login (app_key)", "app_secret": "password (app
 class ConfigError(ValueError):
     """A setting is invalid: ``field`` names it, the message says what is wrong and never shows a secret."""
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field} {problem}")
+    def __init__(self, field: str, problem: str, *, where: str | None = None) -> None:
+        super().__init__(f"{where or field} {problem}")
         self.field = field
         self.problem = problem
 
@@ -44,9 +44,7 @@ class DouyinConnectionError(ConfigError):
 
     def __init__(self, conn_id: str, field: str, problem: str) -> None:
         where = _CONNECTION_FIELDS.get(field, f"extra {field!r}")
-        ValueError.__init__(self, f"Connection {conn_id!r}: {where} {problem}")
-        self.field = field
-        self.problem = problem
+        super().__init__(field, problem, where=f"Connection {conn_id!r}: {where}")
 
 
 @dataclass(frozen=True)
