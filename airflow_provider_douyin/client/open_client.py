@@ -15,9 +15,11 @@ from typing import Any
 import requests
 
 from airflow_provider_douyin.client.authorized import request_with_token
+from airflow_provider_douyin.client.config import CONNECT_TIMEOUT
 from airflow_provider_douyin.client.errors import (
     DouyinRequestError,
 )
+from airflow_provider_douyin.client.open_config import OpenConfig
 from airflow_provider_douyin.client.open_platform import (
     OPEN_PRODUCTION_URL,
     TOKEN_ENDPOINTS,
@@ -36,9 +38,6 @@ from airflow_provider_douyin.client.ratelimit import shared_bucket
 from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.transport import ApiResponse, Transport
 
-DEFAULT_QPS = 20.0
-"""The documented life-service limit per app (the order query's usage limits say 20)."""
-
 PACING_HEADROOM = 0.9
 """Requests are paced at 90% of ``qps``: the platform counts arrivals in a sliding second."""
 
@@ -47,49 +46,50 @@ class DouyinOpenClient:
     """Calls Open Platform APIs for one app, keeping its client token (and a user's tokens) valid.
 
     :meth:`request` returns an :class:`ApiResponse`; :meth:`call` its ``data``. A rejected token is
-    replaced (a newer stored one, or a fresh fetch) and the call retried exactly once.
+    replaced (a newer stored one, or a fresh fetch) and the call retried exactly once. Every client of
+    one ``client_key`` in a process shares one ``qps`` rate limiter.
     """
 
     def __init__(
         self,
+        config: OpenConfig | None = None,
         *,
-        client_key: str,
-        client_secret: str,
-        base_url: str | None = None,
-        life_account_id: str | None = None,
         client_token_store: RecordStore[ClientToken] | None = None,
         user_token_store: RecordStore[UserTokenChain] | None = None,
-        refresh_token: str | None = None,
-        label: str = "",
-        conn_id: str = "<conn_id>",
-        qps: float = DEFAULT_QPS,
-        timeout: float | tuple[float, float] = (5.0, 30.0),
-        deadline: float | None = None,
         retry: RetryPolicy | None = None,
         secret_masker: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         session: requests.Session | None = None,
         lock_directory: str | None = None,
+        **settings: Any,
     ) -> None:
-        base_url = (base_url or OPEN_PRODUCTION_URL).rstrip("/")
-        self.client_key = client_key
-        self.base_url = base_url
+        """``config`` or its fields as keywords (``client_key=..., client_secret=...``), not both.
+
+        A user's tokens are managed when ``user_token_store`` is given or the config names a bootstrap
+        ``refresh_token``; ``lock_directory`` holds the per-credential lock files (default: the temp dir).
+        """
+        if config is None:
+            config = OpenConfig(**settings)
+        elif settings:
+            raise TypeError(f"pass an OpenConfig or its fields, not both (got {', '.join(sorted(settings))})")
+        self.config = config
         mask = secret_masker or (lambda _secret: None)
-        mask(client_secret)
+        mask(config.client_secret)
+        base_url = (config.base_url or OPEN_PRODUCTION_URL).rstrip("/")
         self._transport = Transport(
             OpenPlatformProtocol(
-                client_key=client_key,
-                client_secret=client_secret,
+                client_key=config.client_key,
+                client_secret=config.client_secret,
                 base_url=base_url,
-                life_account_id=life_account_id,
+                life_account_id=config.root_account_id,
             ),
-            limiter=shared_bucket(f"douyin-open:{client_key}", qps * PACING_HEADROOM),
-            retry=retry,
-            timeout=timeout,
-            deadline=deadline,
+            limiter=shared_bucket(f"douyin-open:{config.client_key}", config.qps * PACING_HEADROOM),
+            retry=retry or RetryPolicy(max_delay=config.retry_budget),
+            timeout=(min(CONNECT_TIMEOUT, config.timeout), config.timeout),
+            deadline=config.deadline,
             session=session,
         )
-        credential = f"{base_url}|{client_key}"
+        credential = f"{base_url}|{config.client_key}"
         self.client_tokens = ClientTokenManager(
             store=client_token_store if client_token_store is not None else InMemoryRecordStore(),
             call=self._token_call,
@@ -99,18 +99,29 @@ class DouyinOpenClient:
             lock_directory=lock_directory,
         )
         self.user_tokens: UserTokenManager | None = None
-        if user_token_store is not None or refresh_token:
+        if user_token_store is not None or config.refresh_token:
+            conn_id = config.conn_id or "<conn_id>"
             self.user_tokens = UserTokenManager(
                 store=user_token_store if user_token_store is not None else InMemoryRecordStore(),
                 call=self._token_call,
                 lock_name=f"{credential}|{conn_id}",
-                label=label or f"Douyin Open Platform app {client_key}",
+                label=f"connection {conn_id!r}"
+                if config.conn_id
+                else f"Douyin Open Platform app {config.client_key}",
                 conn_id=conn_id,
-                bootstrap_refresh_token=refresh_token,
+                bootstrap_refresh_token=config.refresh_token,
                 clock=clock,
                 secret_masker=mask,
                 lock_directory=lock_directory,
             )
+
+    @property
+    def client_key(self) -> str:
+        return self.config.client_key
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.base_url or OPEN_PRODUCTION_URL).rstrip("/")
 
     def __repr__(self) -> str:
         return f"DouyinOpenClient(client_key={self.client_key}, base_url={self.base_url})"
@@ -125,6 +136,7 @@ class DouyinOpenClient:
         self._transport.close()
 
     def _token_call(self, method: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The OAuth endpoints straight through the transport: the token managers' only way out."""
         return self._transport.request(method, params).data
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:

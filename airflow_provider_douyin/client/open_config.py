@@ -1,4 +1,9 @@
-"""A Douyin Open Platform connection, parsed and validated once into one typed config."""
+"""The settings of one Douyin Open Platform app (and 抖音来客 merchant), validated in one place.
+
+The Open Platform's counterpart of :class:`~airflow_provider_douyin.client.config.ShopConfig`: built
+once, from keyword values or an Airflow ``douyin_open`` Connection (:meth:`OpenConfig.from_connection`),
+and handed down frozen. Errors name the connection and the field, never a secret.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_douyin.client.errors import DouyinConfigError
+from airflow_provider_douyin.client.config import (
+    ConfigError,
+    DouyinConnectionError,
+    connection_extra,
+    connection_number,
+)
 
 OPEN_CONN_TYPE = "douyin_open"
 DEFAULT_OPEN_QPS = 20.0
+"""The documented life-service limit per app (the order query's usage limits say 20)."""
+
+_URL = re.compile(r"https?://[^/\s]+(/\S*)?")
+_CONNECTION_FIELDS = {
+    "client_key": "login (client_key)",
+    "client_secret": "password (client_secret)",
+    "base_url": "host",
+}
 
 
 @dataclass(frozen=True)
 class OpenConfig:
     """Everything a Douyin Open Platform client needs; repr never shows the secret or a token."""
 
-    conn_id: str
     client_key: str
     client_secret: str = field(repr=False)
     base_url: str | None = None
@@ -35,96 +52,70 @@ class OpenConfig:
     timeout: float = 30.0
     deadline: float = 60.0
     retry_budget: float = 300.0
+    conn_id: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.client_key:
+            raise ConfigError("client_key", "is required")
+        if not re.fullmatch(r"[A-Za-z0-9_]+", self.client_key):
+            raise ConfigError("client_key", "must be letters and digits")
+        if not self.client_secret:
+            raise ConfigError("client_secret", "is required")
+        if self.base_url is not None and not _URL.fullmatch(self.base_url):
+            raise ConfigError("base_url", "must be empty (production) or a full http(s)://host[:port] URL")
+        for name, what in (("account_id", "the numeric 来客 account id"), ("root_account_id", "numeric")):
+            value = getattr(self, name)
+            if value is not None and not value.isdigit():
+                raise ConfigError(name, f"must be {what}")
+        if self.redirect_uri is not None and not _URL.fullmatch(self.redirect_uri):
+            raise ConfigError("redirect_uri", "must be an http(s) URL")
+        for name in ("qps", "timeout", "deadline", "retry_budget"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, f"must be > 0, got {getattr(self, name)!r}")
 
-def extra_field(extras: Mapping[str, Any], conn_type: str, name: str) -> Any:
-    """A plain extra, else its ``extra__<conn_type>__<name>`` form; "" means unset."""
-    for key in (name, f"extra__{conn_type}__{name}"):
-        value = extras.get(key)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def positive_number(
-    extras: Mapping[str, Any], conn_type: str, name: str, default: float, conn_id: str
-) -> float:
-    raw = extra_field(extras, conn_type, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise DouyinConfigError(
-            f"Connection {conn_id!r}: extra {name!r} must be a number, got {raw!r}"
-        ) from None
-    if value <= 0:
-        raise DouyinConfigError(f"Connection {conn_id!r}: extra {name!r} must be > 0, got {raw!r}")
-    return value
-
-
-def parse_open_connection(
-    conn_id: str,
-    *,
-    login: str | None,
-    password: str | None,
-    host: str | None,
-    extras: Mapping[str, Any],
-) -> OpenConfig:
-    """Validate up front, so a typo fails at hook creation naming the field, not with a 2100005."""
-    client_key = (login or "").strip()
-    if not client_key:
-        raise DouyinConfigError(f"Connection {conn_id!r}: login (client_key) is required")
-    if not re.fullmatch(r"[A-Za-z0-9_]+", client_key):
-        raise DouyinConfigError(f"Connection {conn_id!r}: login (client_key) must be letters and digits")
-    if not password:
-        raise DouyinConfigError(f"Connection {conn_id!r}: password (client_secret) is required")
-    base_url = (host or "").strip() or None
-    if base_url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", base_url):
-        raise DouyinConfigError(
-            f"Connection {conn_id!r}: host must be empty (production) or a full http(s)://host[:port] URL"
+    @property
+    def label(self) -> str:
+        """How messages (re-authorization hints) name this app."""
+        return (
+            f"connection {self.conn_id!r}" if self.conn_id else f"Douyin Open Platform app {self.client_key}"
         )
 
-    def text(name: str) -> str | None:
-        value = extra_field(extras, OPEN_CONN_TYPE, name)
-        return None if value is None else str(value).strip()
+    @classmethod
+    def from_connection(
+        cls,
+        conn_id: str,
+        *,
+        login: str | None,
+        password: str | None,
+        host: str | None,
+        extras: Mapping[str, Any],
+    ) -> OpenConfig:
+        """Read an Airflow ``douyin_open`` Connection; a typo fails here, naming the field."""
 
-    account_id = text("account_id")
-    if account_id is not None and not account_id.isdigit():
-        raise DouyinConfigError(
-            f"Connection {conn_id!r}: extra 'account_id' must be the numeric 来客 account id"
-        )
-    root_account_id = text("root_account_id")
-    if root_account_id is not None and not root_account_id.isdigit():
-        raise DouyinConfigError(f"Connection {conn_id!r}: extra 'root_account_id' must be numeric")
-    redirect_uri = text("redirect_uri")
-    if redirect_uri is not None and not redirect_uri.startswith(("http://", "https://")):
-        raise DouyinConfigError(f"Connection {conn_id!r}: extra 'redirect_uri' must be an http(s) URL")
-    raw_scopes = extra_field(extras, OPEN_CONN_TYPE, "scopes") or ()
-    if isinstance(raw_scopes, str):
-        raw_scopes = raw_scopes.split(",")
-    if not isinstance(raw_scopes, (list, tuple)):
-        raise DouyinConfigError(
-            f"Connection {conn_id!r}: extra 'scopes' must be a list or a comma-separated string"
-        )
-    scopes = tuple(str(scope).strip() for scope in raw_scopes if str(scope).strip())
+        def text(name: str) -> str | None:
+            value = connection_extra(extras, OPEN_CONN_TYPE, name)
+            return None if value is None else str(value).strip()
 
-    def number(name: str, default: float) -> float:
-        return positive_number(extras, OPEN_CONN_TYPE, name, default, conn_id)
-
-    return OpenConfig(
-        conn_id=conn_id,
-        client_key=client_key,
-        client_secret=password,
-        base_url=base_url,
-        account_id=account_id,
-        root_account_id=root_account_id,
-        open_id=text("open_id"),
-        refresh_token=text("refresh_token"),
-        scopes=scopes,
-        redirect_uri=redirect_uri,
-        qps=number("qps", DEFAULT_OPEN_QPS),
-        timeout=number("timeout", 30.0),
-        deadline=number("deadline", 60.0),
-        retry_budget=number("retry_budget", 300.0),
-    )
+        raw_scopes = connection_extra(extras, OPEN_CONN_TYPE, "scopes") or ()
+        if isinstance(raw_scopes, str):
+            raw_scopes = raw_scopes.split(",")
+        if not isinstance(raw_scopes, (list, tuple)):
+            raise DouyinConnectionError(conn_id, "scopes", "must be a list or a comma-separated string")
+        settings: dict[str, Any] = {
+            "client_key": (login or "").strip(),
+            "client_secret": password or "",
+            "base_url": (host or "").strip() or None,
+            "scopes": tuple(str(scope).strip() for scope in raw_scopes if str(scope).strip()),
+            **{
+                name: text(name)
+                for name in ("account_id", "root_account_id", "open_id", "refresh_token", "redirect_uri")
+            },
+        }
+        for name in ("qps", "timeout", "deadline", "retry_budget"):
+            value = connection_number(conn_id, extras, OPEN_CONN_TYPE, name)
+            if value is not None:
+                settings[name] = value
+        try:
+            return cls(conn_id=conn_id, **settings)
+        except ConfigError as exc:
+            raise DouyinConnectionError(conn_id, exc.field, exc.problem, fields=_CONNECTION_FIELDS) from None

@@ -1,24 +1,20 @@
-"""The Doudian shop API client: configuration, token handling and the one-shot auth retry."""
+"""The Doudian shop API client: one validated config, token handling and the one-shot auth retry."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import requests
 
-from airflow_provider_douyin.client.doudian import PRODUCTION_URL, DoudianProtocol
-from airflow_provider_douyin.client.errors import (
-    DouyinAuthError,
-    DouyinReauthorizationRequired,
-    check_inner_code,
-)
+from airflow_provider_douyin.client.authorized import request_with_token
+from airflow_provider_douyin.client.config import ConfigError, ShopConfig
+from airflow_provider_douyin.client.doudian import DoudianProtocol
+from airflow_provider_douyin.client.errors import check_inner_code
 from airflow_provider_douyin.client.ratelimit import shared_bucket
 from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.retry import RetryPolicy
-from airflow_provider_douyin.client.signing import SIGN_METHODS
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenManager, TokenStore
 from airflow_provider_douyin.client.transport import ApiResponse, Transport
 
@@ -43,17 +39,8 @@ class DoudianShopClient:
 
     def __init__(
         self,
+        config: ShopConfig | None = None,
         *,
-        app_key: str,
-        app_secret: str,
-        base_url: str | None = None,
-        shop_id: str | None = None,
-        auth_mode: str = "self",
-        refresh_token: str | None = None,
-        sign_method: str = "hmac-sha256",
-        qps: float = 10.0,
-        timeout: float | tuple[float, float] = (5.0, 30.0),
-        deadline: float | None = None,
         token_store: TokenStore | None = None,
         retry: RetryPolicy | None = None,
         secret_masker: Callable[[str], None] | None = None,
@@ -64,53 +51,48 @@ class DoudianShopClient:
         label: str | None = None,
         token_lock_key: Hashable | None = None,
         token_refresh: bool = True,
+        **settings: Any,
     ) -> None:
-        """``deadline`` bounds one HTTP attempt (connect to last body byte); ``label`` names the
-        connection in re-authorization messages (default: the shop);
-        ``token_lock_key`` identifies ``token_store`` for the in-process refresh lock (default: the
-        store's ``key`` attribute, e.g. its Variable key, else the store object); ``token_refresh=False``
-        makes a client that only uses stored tokens (for triggers, which must never rotate them).
+        """``config`` or its fields as keywords (``app_key=..., app_secret=..., shop_id=...``), not both.
+
+        ``retry`` defaults to the config's ``retry_budget``; ``label`` names the app in
+        re-authorization messages (default: the connection or the shop); ``token_lock_key`` identifies
+        ``token_store`` for the in-process refresh lock (default: the store's ``key`` attribute, e.g. its
+        Variable key, else the store object); ``token_refresh=False`` makes a client that only uses stored
+        tokens (for triggers, which must never rotate them).
         """
+        if config is None:
+            config = ShopConfig(**settings)
+        elif settings:
+            raise TypeError(f"pass a ShopConfig or its fields, not both (got {', '.join(sorted(settings))})")
+        if config.auth_mode == "code" and not config.refresh_token and token_store is None:
+            raise ConfigError(
+                "refresh_token", "is required for auth_mode 'code' (or a token_store that holds a token pair)"
+            )
+        self.config = config
         self._mask = secret_masker or (lambda _secret: None)
-        if app_secret:
-            self._mask(app_secret)
-        shop_id = None if shop_id in (None, "") else str(shop_id)
-        base_url = base_url or PRODUCTION_URL
-        _validate(
-            app_key=app_key,
-            app_secret=app_secret,
-            base_url=base_url,
-            shop_id=shop_id,
-            auth_mode=auth_mode,
-            has_token_source=bool(refresh_token) or token_store is not None,
-            sign_method=sign_method,
-            qps=qps,
-            timeout=timeout,
-        )
-        self.app_key = app_key
-        self.shop_id = shop_id
-        self.base_url = base_url.rstrip("/")
+        self._mask(config.app_secret)
         self._transport = Transport(
             DoudianProtocol(
-                app_key=app_key,
-                app_secret=app_secret,
-                base_url=base_url,
-                sign_method=sign_method,
+                app_key=config.app_key,
+                app_secret=config.app_secret,
+                base_url=config.url,
+                sign_method=config.sign_method,
                 clock=clock,
             ),
-            limiter=shared_bucket(f"doudian:{app_key}", qps * PACING_HEADROOM),
-            retry=retry,
-            timeout=timeout,
-            deadline=deadline,
+            limiter=shared_bucket(f"doudian:{config.app_key}", config.qps * PACING_HEADROOM),
+            retry=retry or RetryPolicy(max_delay=config.retry_budget),
+            timeout=config.http_timeout,
+            deadline=config.deadline,
             session=session,
         )
         self._tokens = TokenManager(
             store=token_store if token_store is not None else InMemoryTokenStore(),
-            call=lambda method, params: self.request(method, params).data,
-            auth_mode=auth_mode,
-            shop_id=shop_id,
-            refresh_token=refresh_token,
-            label=label or (f"Doudian shop {shop_id}" if shop_id else f"Doudian app {app_key}"),
+            token_call=self._token_call,
+            auth_mode=config.auth_mode,
+            shop_id=config.shop_id,
+            refresh_token=config.refresh_token,
+            label=label or config.label,
             lock_key=token_lock_key,
             clock=clock,
             secret_masker=self._mask,
@@ -118,6 +100,18 @@ class DoudianShopClient:
             expiry_margin=expiry_margin,
             may_refresh=token_refresh,
         )
+
+    @property
+    def app_key(self) -> str:
+        return self.config.app_key
+
+    @property
+    def shop_id(self) -> str | None:
+        return self.config.shop_id
+
+    @property
+    def base_url(self) -> str:
+        return self.config.url
 
     def __repr__(self) -> str:
         return f"DoudianShopClient(app_key={self.app_key}, shop_id={self.shop_id}, base_url={self.base_url})"
@@ -153,56 +147,12 @@ class DoudianShopClient:
                     if response.data.get(key):
                         self._mask(str(response.data[key]))
             return response
-        sent: list[str] = []
+        return request_with_token(self._transport, method, params, self._tokens)
 
-        def token_at_send() -> str:
-            # Chosen per attempt, after the rate limiter's wait; remembered so a rejection names it.
-            sent.append(self._tokens.access_token())
-            return sent[-1]
-
-        try:
-            return self._transport.request(method, params, access_token=token_at_send)
-        except DouyinReauthorizationRequired:
-            raise
-        except DouyinAuthError as exc:
-            if not sent:  # raised by the token manager itself, before anything was sent
-                raise
-            log.warning(
-                "%s: access token rejected (%s, log_id=%s); retrying once", method, exc.sub_code, exc.log_id
-            )
-            self._tokens.invalidate(sent[-1])
-            return self._transport.request(method, params, access_token=token_at_send)
+    def _token_call(self, method: str, params: Mapping[str, Any]) -> Any:
+        """``token.create`` / ``token.refresh`` straight through the transport: the token manager's only
+        way out, so a token call never loops back through the access-token logic of :meth:`request`."""
+        return self._transport.request(method, params).data
 
     def close(self) -> None:
         self._transport.close()
-
-
-def _validate(
-    *,
-    app_key: str,
-    app_secret: str,
-    base_url: str,
-    shop_id: str | None,
-    auth_mode: str,
-    has_token_source: bool,
-    sign_method: str,
-    qps: float,
-    timeout: float | tuple[float, float],
-) -> None:
-    if not isinstance(app_key, str) or not re.fullmatch(r"[0-9]{19}", app_key):
-        raise ValueError("app_key must be a 19-digit string")
-    if not app_secret:
-        raise ValueError("app_secret must not be empty")
-    if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", base_url):
-        raise ValueError("base_url must be an http(s) URL such as https://openapi-fxg.jinritemai.com")
-    if shop_id is not None and not re.fullmatch(r"[0-9]+", shop_id):
-        raise ValueError("shop_id must be numeric")
-    if auth_mode == "code" and not has_token_source:
-        raise ValueError("auth_mode 'code' needs refresh_token (or a token_store that holds a token pair)")
-    if sign_method not in SIGN_METHODS:
-        raise ValueError(f"sign_method must be one of {', '.join(SIGN_METHODS)}")
-    if qps <= 0:
-        raise ValueError("qps must be positive")
-    timeouts = timeout if isinstance(timeout, tuple) else (timeout,)
-    if not timeouts or any(value <= 0 for value in timeouts):
-        raise ValueError("timeout must be a positive number or a (connect, read) pair of them")

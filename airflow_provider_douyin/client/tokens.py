@@ -127,14 +127,16 @@ class TokenManager:
     refresh: an empty store is seeded from the bootstrap ``refresh_token``, and a dead refresh token
     raises :class:`DouyinReauthorizationRequired`. ``lock_key`` names the store for the in-process
     refresh lock (default: the store's ``key`` attribute, e.g. the Airflow Variable key, else the store
-    object); managers with the same key never refresh at once.
+    object); managers with the same key never refresh at once. ``token_call`` sends ``token.create`` /
+    ``token.refresh`` and returns their data: the manager's only way to the gateway, never the client.
+    ``auth_mode``, ``shop_id`` and ``refresh_token`` arrive validated (a :class:`ShopConfig`'s fields).
     """
 
     def __init__(
         self,
         *,
         store: TokenStore,
-        call: TokenCall,
+        token_call: TokenCall,
         auth_mode: str = "self",
         shop_id: str | None = None,
         refresh_token: str | None = None,
@@ -149,12 +151,8 @@ class TokenManager:
         race_attempts: int = 5,
         may_refresh: bool = True,
     ) -> None:
-        if auth_mode not in ("self", "code"):
-            raise ValueError("auth_mode must be 'self' or 'code'")
-        if auth_mode == "self" and not shop_id:
-            raise ValueError("auth_mode 'self' needs shop_id")
         self._store = store
-        self._call = call
+        self._token_call = token_call
         self._auth_mode = auth_mode
         self._shop_id = shop_id
         self._bootstrap_refresh_token = refresh_token
@@ -299,7 +297,7 @@ class TokenManager:
         return {"code": "", "grant_type": "authorization_self", "shop_id": str(self._shop_id)}
 
     def _pair_from(self, method: str, params: Mapping[str, Any], previous: TokenPair | None) -> TokenPair:
-        data = self._call(method, params)
+        data = self._token_call(method, params)
         try:
             access, refresh = str(data["access_token"]), str(data["refresh_token"])
             self._mask(access)

@@ -15,10 +15,9 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_douyin.client.open_client import DouyinOpenClient
-from airflow_provider_douyin.client.open_config import OPEN_CONN_TYPE, OpenConfig, parse_open_connection
+from airflow_provider_douyin.client.open_config import OPEN_CONN_TYPE, OpenConfig
 from airflow_provider_douyin.client.open_platform import LIFE_ORDER_QUERY
 from airflow_provider_douyin.client.open_tokens import ClientToken, InMemoryRecordStore, UserTokenChain
-from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.hooks.forms import field_behaviour, form_widgets
 from airflow_provider_douyin.hooks.token_store import VariableTokenStore, mask_long_secret
 
@@ -45,7 +44,7 @@ class DouyinOpenHook(BaseHook):
         super().__init__()
         self.douyin_conn_id = douyin_conn_id
         conn = self.get_connection(douyin_conn_id)
-        self.config: OpenConfig = parse_open_connection(
+        self.config = OpenConfig.from_connection(  # a misconfigured connection fails here, naming the field
             douyin_conn_id,
             login=conn.login,
             password=conn.password,
@@ -66,21 +65,10 @@ class DouyinOpenHook(BaseHook):
     def make_client(
         self, *, client_token_store: Any = None, user_token_store: Any = None
     ) -> DouyinOpenClient:
-        cfg = self.config
         return DouyinOpenClient(
-            client_key=cfg.client_key,
-            client_secret=cfg.client_secret,
-            base_url=cfg.base_url,
-            life_account_id=cfg.root_account_id,
+            self.config,
             client_token_store=client_token_store or self.client_token_store,
             user_token_store=user_token_store or self.user_token_store,
-            refresh_token=cfg.refresh_token,
-            label=f"connection {cfg.conn_id!r}",
-            conn_id=cfg.conn_id,
-            qps=cfg.qps,
-            timeout=(min(10.0, cfg.timeout), cfg.timeout),
-            deadline=cfg.deadline,
-            retry=RetryPolicy(max_delay=cfg.retry_budget),
             secret_masker=mask_long_secret,
         )
 

@@ -19,8 +19,12 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.exceptions import AirflowNotFoundException, AirflowSkipException
 from airflow.sdk import BaseHook, BaseOperator
+
+try:
+    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSkipException
+except ImportError:  # Airflow 3.1
+    from airflow.exceptions import AirflowNotFoundException, AirflowSkipException
 
 from airflow_provider_douyin.hooks.open_platform import DouyinOpenHook
 from airflow_provider_douyin.hooks.shop import DouyinShopHook

@@ -45,6 +45,11 @@ class FaultConfig:
     """How long the superseded pair keeps working after a case-2 rotation."""
     refresh_hold_ms: int = 50
     """How long a token.refresh holds its lock, so a concurrent refresh meets 31012."""
+    lost_replies_before_expiry: int = 0
+    """The next this many token.refresh rotations inside the rotation window (case 2) rotate the pair and
+    lose their reply: the connection closes without a response, so the caller never learns the new pair."""
+    lost_replies_after_expiry: int = 0
+    """The same for the next rotations after access expiry (case 3), which kill the old pair at once."""
     auth_code_ttl: float = 600
     settle_ready_delay_s: float = 15 * 3600
     """Settlement rows of day D appear at D+1 00:00 + this delay (the doc's "after 15:00")."""

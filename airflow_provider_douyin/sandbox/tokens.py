@@ -16,6 +16,14 @@ from .config import FaultConfig
 from .errors import ApiError
 
 
+class RefreshReplyLost(Exception):
+    """A rotation whose reply is lost (the ``lost_replies_before_expiry``/``_after_expiry`` faults).
+
+    Deliberately not an ``ApiError``: it escapes the engine, and the HTTP server closes the
+    connection without writing a response, as when a reply is lost on its way back.
+    """
+
+
 @dataclass
 class Grant:
     """One issued access/refresh pair. ``successor`` is set when a refresh rotated it."""
@@ -48,7 +56,14 @@ class TokenStore:
         self._by_refresh: dict[str, Grant] = {}
         self._in_flight: set[str] = set()
         self._codes: dict[str, tuple[int, float]] = {}
-        self.refresh_cases = {"case1": 0, "case2": 0, "case3": 0, "grace_replay": 0, "concurrent": 0}
+        self.refresh_cases = {
+            "case1": 0,
+            "case2": 0,
+            "case3": 0,
+            "grace_replay": 0,
+            "concurrent": 0,
+            "reply_lost": 0,
+        }
 
     def _token(self, prefix: str) -> str:
         alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -157,7 +172,15 @@ class TokenStore:
             self.refresh_cases["case2"] += 1
             grant.access_expires = now + self._faults.grace
             grant.refresh_expires = min(grant.refresh_expires, now + self._faults.grace)
+            self._maybe_lose_reply("lost_replies_before_expiry")
         else:
             self.refresh_cases["case3"] += 1
             grant.revoked = True
+            self._maybe_lose_reply("lost_replies_after_expiry")
         return new
+
+    def _maybe_lose_reply(self, fault: str) -> None:
+        if getattr(self._faults, fault) > 0:
+            setattr(self._faults, fault, getattr(self._faults, fault) - 1)
+            self.refresh_cases["reply_lost"] += 1
+            raise RefreshReplyLost

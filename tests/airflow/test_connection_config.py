@@ -7,14 +7,14 @@ import json
 import pytest
 
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore
-from airflow_provider_douyin.hooks.shop import DouyinConnectionError, DouyinShopHook, parse_shop_connection
+from airflow_provider_douyin.hooks.shop import DouyinConnectionError, DouyinShopHook, ShopConfig
 
 APP_KEY = "3409409348479354011"
 SECRET = "2ad2355c-01d0-11f8-91dc-05a8cd1054b1"
 
 
 def parse(login=APP_KEY, password=SECRET, host=None, **extras):
-    return parse_shop_connection(
+    return ShopConfig.from_connection(
         "douyin_shop_default", login=login, password=password, host=host, extras=extras
     )
 
@@ -48,7 +48,9 @@ def test_the_hook_hands_deadline_and_retry_budget_to_the_transport(monkeypatch):
             }
         ),
     )
-    transport = DouyinShopHook("douyin_tuned", token_store=InMemoryTokenStore()).client._transport
+    hook = DouyinShopHook("douyin_tuned", token_store=InMemoryTokenStore())
+    assert hook.client.config is hook.config  # parsed and validated once, then handed down
+    transport = hook.client._transport
     assert transport._deadline == 15.0
     assert transport._retry.max_delay == 90.0
 

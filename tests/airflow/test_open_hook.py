@@ -210,9 +210,9 @@ def test_oauth_exchange_refuses_to_keep_tokens_only_in_memory(life: Any) -> None
 def test_token_maintenance_keeps_the_client_token_and_warns_before_the_user_chain_ends(
     life: Any, clean_variables: Any
 ) -> None:
-    from airflow.exceptions import AirflowSkipException
     from airflow.models.variable import Variable as VariableModel
 
+    from airflow_provider_douyin.operators import tokens
     from airflow_provider_douyin.operators.tokens import DouyinTokenRefreshOperator
 
     operator = DouyinTokenRefreshOperator(task_id="refresh_open", douyin_conn_id=CONN_ID)
@@ -235,5 +235,5 @@ def test_token_maintenance_keeps_the_client_token_and_warns_before_the_user_chai
     assert sum(entry["fetched"] for entry in life.open_stats()["client_token"].values()) == 1
 
     missing = DouyinTokenRefreshOperator(task_id="x", douyin_conn_id="no_such_conn", skip_if_missing=True)
-    with pytest.raises(AirflowSkipException):
+    with pytest.raises(tokens.AirflowSkipException):
         missing.execute(context={})

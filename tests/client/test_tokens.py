@@ -39,7 +39,7 @@ class RecordingStore(InMemoryTokenStore):
 def manager(gateway: FakeGateway, clock: FakeClock, store: Any = None, **overrides: Any) -> TokenManager:
     kwargs: dict[str, Any] = {
         "store": store if store is not None else InMemoryTokenStore(),
-        "call": gateway.token_call,
+        "token_call": gateway.token_call,
         "shop_id": SHOP_ID,
         "clock": clock,
         "sleep": clock.sleep,
@@ -329,7 +329,7 @@ def test_token_race_retries_are_bounded(clock: FakeClock) -> None:
 
     tokens = TokenManager(
         store=InMemoryTokenStore(stored_pair()),
-        call=always_racing,
+        token_call=always_racing,
         shop_id=SHOP_ID,
         clock=clock,
         sleep=clock.sleep,
@@ -344,7 +344,7 @@ def test_token_race_retries_are_bounded(clock: FakeClock) -> None:
 def test_a_malformed_token_response_is_a_request_error_without_token_values(clock: FakeClock) -> None:
     tokens = TokenManager(
         store=InMemoryTokenStore(),
-        call=lambda method, params: {"access_token": "act.half-a-pair-77", "expires_in": 100},
+        token_call=lambda method, params: {"access_token": "act.half-a-pair-77", "expires_in": 100},
         shop_id=SHOP_ID,
         clock=clock,
     )

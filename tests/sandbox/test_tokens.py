@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+import requests
 from sandbox_testkit import SHOP_ID, Gateway, error_of
 
 from airflow_provider_douyin.sandbox import SandboxServer
@@ -160,3 +162,45 @@ def test_concurrent_refresh_gets_31012(douyin_sandbox_factory: Callable[..., San
     assert server.stats()["refreshes"]["concurrent"] == 1
     # once the first refresh finished, calling again succeeds (the documented advice)
     assert _refresh(Gateway(server), pair["refresh_token"])["code"] == 10000
+
+
+def test_lost_refresh_reply_rotates_but_answers_nothing(
+    douyin_sandbox_factory: Callable[..., SandboxServer],
+) -> None:
+    """``lost_replies_before_expiry``: the gateway rotates, the connection closes without a reply."""
+    server = douyin_sandbox_factory(
+        orders=20,
+        access_ttl=3.0,
+        rotation_window=2.5,
+        grace=5.0,
+        refresh_hold_ms=0,
+        lost_replies_before_expiry=1,
+        lost_replies_after_expiry=1,
+    )
+    gw = Gateway(server)
+    old = gw.login()
+    assert _refresh(gw, old["refresh_token"])["code"] == 10000  # case 1 rotates nothing, loses nothing
+    time.sleep(0.7)  # inside the rotation window: case 2
+    with pytest.raises(requests.ConnectionError):
+        _refresh(Gateway(server), old["refresh_token"])
+    stats = server.stats()["refreshes"]
+    assert (stats["case2"], stats["reply_lost"]) == (1, 1)
+    faults = server.info()["faults"]
+    assert (faults["lost_replies_before_expiry"], faults["lost_replies_after_expiry"]) == (0, 1)
+    replay = _refresh(gw, old["refresh_token"])["data"]  # the grace hands the lost pair back
+    assert replay["access_token"] != old["access_token"]
+    assert _works(server, replay["access_token"]) == (10000, "")
+
+
+def test_lost_refresh_reply_after_expiry_leaves_the_old_pair_dead(
+    douyin_sandbox_factory: Callable[..., SandboxServer],
+) -> None:
+    server = douyin_sandbox_factory(orders=20, access_ttl=0.5, refresh_hold_ms=0)
+    gw = Gateway(server)
+    old = gw.login()
+    time.sleep(0.6)
+    server.set_faults(lost_replies_after_expiry=1)
+    with pytest.raises(requests.ConnectionError):
+        _refresh(Gateway(server), old["refresh_token"])
+    assert server.stats()["refreshes"]["case3"] == 1
+    assert error_of(_refresh(gw, old["refresh_token"])) == (50001, "dop.token-generate-failed:token-invalid")
