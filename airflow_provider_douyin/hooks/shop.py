@@ -15,6 +15,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_douyin.client.config import SHOP_CONN_TYPE, DouyinConnectionError, ShopConfig
 from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenStore
+from airflow_provider_douyin.hooks.forms import field_behaviour, form_widgets
 from airflow_provider_douyin.hooks.token_store import VariableTokenStore, mask_long_secret
 
 __all__ = ["DouyinConnectionError", "DouyinShopHook", "ShopConfig"]
@@ -110,29 +111,12 @@ class DouyinShopHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Form fields for Airflow 3.1; 3.2+ reads the declarative ``conn-fields`` instead."""
-        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import PasswordField, StringField
-
         from airflow_provider_douyin.get_provider_info import SHOP_CONNECTION_FIELDS
 
-        widgets: dict[str, Any] = {}
-        for name, spec in SHOP_CONNECTION_FIELDS.items():
-            secret = spec["schema"].get("format") == "password"
-            field_cls, widget = (
-                (PasswordField, BS3PasswordFieldWidget()) if secret else (StringField, BS3TextFieldWidget())
-            )
-            widgets[name] = field_cls(
-                lazy_gettext(spec["label"]), widget=widget, description=spec.get("description", "")
-            )
-        return widgets
+        return form_widgets(SHOP_CONNECTION_FIELDS)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         from airflow_provider_douyin.get_provider_info import SHOP_UI_FIELD_BEHAVIOUR
 
-        return {
-            "hidden_fields": SHOP_UI_FIELD_BEHAVIOUR["hidden-fields"],
-            "relabeling": SHOP_UI_FIELD_BEHAVIOUR["relabeling"],
-            "placeholders": SHOP_UI_FIELD_BEHAVIOUR["placeholders"],
-        }
+        return field_behaviour(SHOP_UI_FIELD_BEHAVIOUR)
