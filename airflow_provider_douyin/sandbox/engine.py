@@ -24,9 +24,11 @@ from urllib.parse import parse_qs
 from .clock import BusinessClock
 from .config import FaultConfig, SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, shop_ids
-from .endpoints import DATA_METHODS, TOKEN_METHODS
+from .drift import PageDrift
+from .endpoints import DATA_METHODS, TOKEN_METHODS, ShopRequest, TokenRequest
 from .errors import ApiError
-from .shop import TRUTH_TABLES, Shop
+from .shop_data import Shop
+from .shop_records import TRUTH_TABLES, sku_dict, truth
 from .signing import SIGN_METHODS, parse_timestamp, verify
 from .tokens import TokenStore
 
@@ -92,6 +94,7 @@ class Engine:
         self.fault_rng = random.Random(config.seed * 7919 + 1)
         self._mutate_rng = random.Random(config.seed * 104729 + 3)
         self._rng_lock = threading.Lock()
+        self.drift = PageDrift(self.faults, self.fault_rng, self._rng_lock, self.count_fault)
         self._stats_lock = threading.Lock()
         self._qps: dict[str, deque[float]] = {}
         self._log_seq = 0
@@ -250,13 +253,17 @@ class Engine:
         if not isinstance(params, dict):
             raise ApiError(40003, "isv.parameter-format-invalid", "业务参数json解析失败")
         if method in TOKEN_METHODS:
-            return TOKEN_METHODS[method](self, app_key, params, wall)
+            return TOKEN_METHODS[method](
+                TokenRequest(self.tokens, self.shop_by_id, app_key, wall, self.wall_clock), params
+            )
         handler = DATA_METHODS.get(method)
         if handler is None:
             raise ApiError(70000, "isp.api-service-off", "接口不存在或已下线")
         grant = self.tokens.check_access(app_key, common("access_token"), wall)
+        shop = self.shop_by_id[grant.shop_id]
+        others = [other for other in self.shops if other is not shop]
         with self.data_lock:
-            return handler(self, self.shop_by_id[grant.shop_id], params, self.clock())
+            return handler(ShopRequest(shop, self.clock(), self.faults, self.drift, others), params)
 
     # ----------------------------------------------------------------- control API
     def control(self, http_method: str, path: str, query: dict[str, str], body: Any) -> Any:
@@ -382,7 +389,7 @@ class Engine:
                     sku.stock_num = stock
                     if touch_product:
                         shop.products[sku.product_index].update_time = int(self.clock())
-                    return shop.sku_dict(sku)
+                    return sku_dict(shop, sku)
         raise ControlError(404, f"unknown sku_id {sku_id!r}")
 
     def _truth(self, table: str, shop_id: str | None) -> Iterator[dict[str, Any]]:
@@ -394,7 +401,7 @@ class Engine:
     def _truth_rows(self, table: str, targets: list[Shop]) -> Iterator[dict[str, Any]]:
         """Stream in chunks, taking the data lock per chunk so the gateway is not starved."""
         for shop in targets:
-            source = shop.truth(table, self.clock(), self.faults.settle_ready_delay_s)
+            source = truth(shop, table, self.clock(), self.faults.settle_ready_delay_s)
             while True:
                 with self.data_lock:
                     chunk = [row for _, row in zip(range(2000), source, strict=False)]

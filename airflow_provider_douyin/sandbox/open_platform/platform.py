@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..catalog import mix
 from ..config import SandboxConfig
+from ..drift import PageDrift
 from ..engine import NGINX_502, ControlError, Reply
+from ..hashing import mix
 from .constants import ROOT_ACCOUNT_ID, SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
 from .envelope import (
     NOT_AUTHORISED,
@@ -96,6 +97,7 @@ class OpenPlatform:
         self.data_lock = threading.RLock()
         self.fault_rng = random.Random(mix(config.seed, 0x0FE7))
         self.rng_lock = threading.Lock()
+        self.drift = PageDrift(self.faults, self.fault_rng, self.rng_lock, self.count_fault)
         self._mutate_rng = random.Random(mix(config.seed, 0x0FE8))
         self.throttled = Alternating(2119003, 28003018)
         self.busy = Alternating(2119002, 2100004)

@@ -15,7 +15,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..endpoints import _drift
 from ..store import Selection
 from .envelope import PARAM_INVALID, USE_CURSOR, OpenError
 from .merchant import Merchant
@@ -120,7 +119,7 @@ def order_query(
 
     selection = search()
     lag = platform.faults.visibility_lag_s
-    if _drift(platform, selection, lambda i: merchant.touch_order(i, int(now), lag)):  # type: ignore[arg-type]
+    if platform.drift(selection, lambda i: merchant.touch_order(i, int(now), lag)):
         selection = search()
     total = len(selection)
     page = {"page_num": page_num, "page_size": size, "total": total}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..catalog import mix
+from ..hashing import mix
 from .merchant import (
     ITEM_REFUNDED,
     ITEM_UNPAID,
