@@ -30,7 +30,7 @@ from .shop_records import (
     sku_dict,
     sku_stock_dict,
 )
-from .store import TIME_BASE, EventLog, cursor_page
+from .store import TIME_BASE, EventLog, Selection, Table, cursor_page
 from .tokens import TokenStore
 
 
@@ -101,11 +101,38 @@ def _id_str(params: dict[str, Any], name: str) -> str:
     return "" if value is None or isinstance(value, bool) else str(value).strip()
 
 
+def _required_id(params: dict[str, Any], name: str, sub_code: str) -> str:
+    value = _id_str(params, name)
+    if not value:
+        raise missing(sub_code, f"{name}不能为空")
+    return value
+
+
 def _range(params: dict[str, Any], start: str, end: str) -> tuple[int, int] | None:
     lo, hi = _opt_int(params, start), _opt_int(params, end)
     if lo is None and hi is None:
         return None
     return (lo if lo is not None else 0, hi if hi is not None else FAR_FUTURE)
+
+
+def _search_page(
+    request: ShopRequest,
+    table: Table,
+    touch: Callable[[int, int, float], None],
+    search: Callable[[], Selection],
+    page: int,
+    size: int,
+) -> tuple[int, list[tuple[int, Any]]]:
+    """The total and one page of ``search``, searched again when the page_drift fault touched
+    records of the window first (``touch(idx, now, lag)`` stamps one record updated now)."""
+    now = request.now
+    selection = search()
+    lag = request.faults.visibility_lag_s
+    if request.drift(selection, lambda i: touch(i, int(now), lag)):
+        selection = search()
+    return len(selection), [
+        (i, table.visible_row(i, now)) for i in selection.slice(page * size, (page + 1) * size)
+    ]
 
 
 # --------------------------------------------------------------------------- orders
@@ -144,28 +171,25 @@ def order_search_list(request: ShopRequest, params: dict[str, Any]) -> dict[str,
     order_col = "update" if order_by == "update_time" else "create"
     asc = _bool(params, "order_asc")
     table = shop.orders
-
-    def search() -> Any:
-        return table.search(now, ranges, members, order_col, asc)
-
-    selection = search()
-    lag = request.faults.visibility_lag_s
-    if request.drift(selection, lambda i: shop.touch_order(i, int(now), lag)):
-        selection = search()
-    rows = [(i, table.visible_row(i, now)) for i in selection.slice(page * size, (page + 1) * size)]
+    total, rows = _search_page(
+        request,
+        table,
+        shop.touch_order,
+        lambda: table.search(now, ranges, members, order_col, asc),
+        page,
+        size,
+    )
     return {
         "page": page,
         "size": size,
-        "total": len(selection),
+        "total": total,
         "shop_order_list": [order_dict(shop, i, row) for i, row in rows],
     }
 
 
 def order_detail(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
     shop = request.shop
-    order_id = _id_str(params, "shop_order_id")
-    if not order_id:
-        raise missing("20000", "shop_order_id不能为空")
+    order_id = _required_id(params, "shop_order_id", "20000")
     idx = shop.order_index(order_id)
     if idx is None:
         if any(other.order_index(order_id) is not None for other in request.other_shops):
@@ -304,19 +328,18 @@ def aftersale_list(request: ShopRequest, params: dict[str, Any]) -> dict[str, An
         members["status"] = _int_set(statuses, "standard_aftersale_status")
     table = shop.after_sales
     order_col, asc = AFTERSALE_ORDER_FIELDS[parts[0]], parts[1] == "asc"
-
-    def search() -> Any:
-        return table.search(now, ranges, members, order_col, asc)
-
-    selection = search()
-    lag = request.faults.visibility_lag_s
-    if request.drift(selection, lambda i: shop.touch_aftersale(i, int(now), lag)):
-        selection = search()
-    rows = [(i, table.visible_row(i, now)) for i in selection.slice(page * size, (page + 1) * size)]
+    total, rows = _search_page(
+        request,
+        table,
+        shop.touch_aftersale,
+        lambda: table.search(now, ranges, members, order_col, asc),
+        page,
+        size,
+    )
     return {
         "items": [aftersale_dict(shop, i, row) for i, row in rows],
-        "has_more": (page + 1) * size < len(selection),
-        "total": len(selection),
+        "has_more": (page + 1) * size < total,
+        "total": total,
         "page": page,
         "size": size,
     }
@@ -324,9 +347,7 @@ def aftersale_list(request: ShopRequest, params: dict[str, Any]) -> dict[str, An
 
 def aftersale_detail(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
     shop = request.shop
-    aftersale_id = _id_str(params, "after_sale_id")
-    if not aftersale_id:
-        raise missing("11000", "after_sale_id不能为空")
+    aftersale_id = _required_id(params, "after_sale_id", "11000")
     as_idx = shop.aftersale_index(aftersale_id)
     if as_idx is None:
         raise ApiError(50002, "isv.business-failed:12000", "售后单不存在")

@@ -452,11 +452,9 @@ def _product_id_str(shop: Shop, item: Item) -> str:
 def truth(shop: Shop, table: str, now: float, settle_delay: float) -> Iterator[dict[str, Any]]:
     """Latest version of every record of ``table`` of ``shop`` (see the control API)."""
     if table == "orders":
-        for idx in range(len(shop.orders)):
-            yield order_dict(shop, idx, shop.orders.row(idx))
+        yield from (order_dict(shop, idx, row) for idx, row in shop.orders.rows())
     elif table == "after_sales":
-        for as_idx in range(len(shop.after_sales)):
-            yield aftersale_dict(shop, as_idx, shop.after_sales.row(as_idx))
+        yield from (aftersale_dict(shop, as_idx, row) for as_idx, row in shop.after_sales.rows())
     elif table == "products":
         yield from (product_dict(shop, p) for p in shop.products)
     elif table == "skus":

@@ -81,8 +81,8 @@ def _scrambled(platform: OpenPlatform, length: int) -> Callable[[int], int]:
     """A fresh permutation of result positions for every request (the shuffle knob)."""
     if length < 2:
         return lambda pos: pos
-    rng = platform.fault_rng
-    with platform.rng_lock:
+    rng = platform.injector.rng
+    with platform.injector.rng_lock:
         step = rng.randrange(1, length)
         while math.gcd(step, length) != 1:
             step = rng.randrange(1, length)
@@ -119,7 +119,7 @@ def order_query(
 
     selection = search()
     lag = platform.faults.visibility_lag_s
-    if platform.drift(selection, lambda i: merchant.touch_order(i, int(now), lag)):
+    if platform.injector.drift(selection, lambda i: merchant.touch_order(i, int(now), lag)):
         selection = search()
     total = len(selection)
     page = {"page_num": page_num, "page_size": size, "total": total}
@@ -147,8 +147,8 @@ def order_query(
             indexes = selection.slice(positions.start, positions.stop)
         data = {"page": page}
     if platform.faults.order_shuffle:
-        with platform.rng_lock:
-            platform.fault_rng.shuffle(indexes)
+        with platform.injector.rng_lock:
+            platform.injector.rng.shuffle(indexes)
     data["orders"] = [order_dict(merchant, i, table.visible_row(i, now)) for i in indexes]
     return data
 
