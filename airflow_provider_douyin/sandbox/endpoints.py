@@ -102,10 +102,9 @@ def _id_str(params: dict[str, Any], name: str) -> str:
 
 
 def _required_id(params: dict[str, Any], name: str, sub_code: str) -> str:
-    value = _id_str(params, name)
-    if not value:
-        raise missing(sub_code, f"{name}不能为空")
-    return value
+    if value := _id_str(params, name):
+        return value
+    raise missing(sub_code, f"{name}不能为空")
 
 
 def _range(params: dict[str, Any], start: str, end: str) -> tuple[int, int] | None:
