@@ -5,6 +5,15 @@ It shares no code with the provider's client: signing, canonical JSON, token rul
 error codes are re-implemented from the protocol reference, so the two can check each
 other. Only loopback networking is used.
 
+Modules of the Doudian side, by concern: ``shop_data`` (a shop's generated state, ids and
+mutations), ``shop_records`` (the API shapes of a record version, and the ground truth),
+``product_catalog`` (products, SKUs and fixed vocabularies), ``endpoints`` (method handlers,
+each given a narrow ``ShopRequest`` or ``TokenRequest``), ``tokens``, ``signing`` and
+``engine`` (protocol checks, dispatch, statistics, control API). Shared by both platforms:
+``store`` (columnar tables with version history), ``hashing`` (the derivation hash),
+``fault_injection`` and ``drift`` (seeded faults), ``reply`` (what the HTTP layer performs,
+control-API helpers), ``clock`` and ``server`` (HTTP).
+
 The server classes are imported lazily so that loading the pytest plugin (which pytest
 does on every run) costs next to nothing.
 """

@@ -1,23 +1,63 @@
 """Business handlers of the emulated gateway methods (§2, §4).
 
-Each data handler receives the shop behind the access token and the parsed param_json and
-returns the ``data`` member of the envelope, or raises ``ApiError`` with the documented
-code. Sub-codes the reference does not fix are chosen here and listed in README_SECTION.md.
+Each data handler receives a ``ShopRequest`` (the shop behind the access token, the
+business clock's ``now``, the live faults and the drift fault) and the parsed param_json,
+and returns the ``data`` member of the envelope, or raises ``ApiError`` with the documented
+code. Token handlers receive a ``TokenRequest`` instead. Sub-codes the reference does not
+fix are chosen here and listed in README_SECTION.md.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
+from .config import FaultConfig
 from .constants import DAY, fmt_time, parse_time
+from .drift import PageDrift
 from .errors import ApiError, invalid, missing
-from .shop import Shop
-from .store import TIME_BASE, EventLog, cursor_page
+from .shop_data import Shop, settle_cutoff
+from .shop_records import (
+    aftersale_dict,
+    flow_rows,
+    order_dict,
+    product_detail_dict,
+    product_dict,
+    settlement_rows,
+    sku_dict,
+    sku_stock_dict,
+)
+from .store import TIME_BASE, EventLog, Selection, Table, cursor_page
+from .tokens import TokenStore
 
-if TYPE_CHECKING:
-    from .engine import Engine
+
+@dataclass(frozen=True)
+class ShopRequest:
+    """What a data handler may use: one shop, business time and the fault knobs."""
+
+    shop: Shop
+    now: float
+    """Business time (the server's movable clock), not wall time."""
+    faults: FaultConfig
+    drift: PageDrift
+    other_shops: Sequence[Shop]
+    """The server's other shops, to tell "not yours" (20015) from "does not exist"."""
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """What a token handler may use: the token store, the shops and wall time."""
+
+    tokens: TokenStore
+    shops: Mapping[int, Shop]
+    """Shops by id, in server order (the first is the ``test_shop``)."""
+    app_key: str
+    now: float
+    wall_clock: Callable[[], float]
+
 
 FAR_FUTURE = 1 << 40
 ORDER_WINDOW = 90 * DAY
@@ -61,6 +101,12 @@ def _id_str(params: dict[str, Any], name: str) -> str:
     return "" if value is None or isinstance(value, bool) else str(value).strip()
 
 
+def _required_id(params: dict[str, Any], name: str, sub_code: str) -> str:
+    if value := _id_str(params, name):
+        return value
+    raise missing(sub_code, f"{name}不能为空")
+
+
 def _range(params: dict[str, Any], start: str, end: str) -> tuple[int, int] | None:
     lo, hi = _opt_int(params, start), _opt_int(params, end)
     if lo is None and hi is None:
@@ -68,24 +114,29 @@ def _range(params: dict[str, Any], start: str, end: str) -> tuple[int, int] | No
     return (lo if lo is not None else 0, hi if hi is not None else FAR_FUTURE)
 
 
-def _drift(engine: Engine, selection: Any, touch: Callable[[int], None]) -> bool:
-    """The page_drift fault: touch k random records of the requested window before answering.
-
-    It fires on every search request, page 0 included: a real shop updates records
-    whatever page a client happens to be on, and a client that restarts at page 0
-    (keyset paging) must be shown to survive it too.
-    """
-    k = min(engine.faults.page_drift, len(selection))
-    if k <= 0:
-        return False
-    for pos in engine.fault_rng.sample(range(len(selection)), k):
-        touch(selection.slice(pos, pos + 1)[0])
-    engine.count_fault("page_drift", k)
-    return True
+def _search_page(
+    request: ShopRequest,
+    table: Table,
+    touch: Callable[[int, int, float], None],
+    search: Callable[[], Selection],
+    page: int,
+    size: int,
+) -> tuple[int, list[tuple[int, Any]]]:
+    """The total and one page of ``search``, searched again when the page_drift fault touched
+    records of the window first (``touch(idx, now, lag)`` stamps one record updated now)."""
+    now = request.now
+    selection = search()
+    lag = request.faults.visibility_lag_s
+    if request.drift(selection, lambda i: touch(i, int(now), lag)):
+        selection = search()
+    return len(selection), [
+        (i, table.visible_row(i, now)) for i in selection.slice(page * size, (page + 1) * size)
+    ]
 
 
 # --------------------------------------------------------------------------- orders
-def order_search_list(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
+def order_search_list(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop, now = request.shop, request.now
     page, size = _opt_int(params, "page"), _opt_int(params, "size")
     if page is None or size is None:
         raise missing("20000", "page和size为必填参数")
@@ -119,32 +170,31 @@ def order_search_list(engine: Engine, shop: Shop, params: dict[str, Any], now: f
     order_col = "update" if order_by == "update_time" else "create"
     asc = _bool(params, "order_asc")
     table = shop.orders
-
-    def search() -> Any:
-        return table.search(now, ranges, members, order_col, asc)
-
-    selection = search()
-    if _drift(engine, selection, lambda i: shop.touch_order(i, int(now), engine.faults.visibility_lag_s)):
-        selection = search()
-    rows = [(i, table.visible_row(i, now)) for i in selection.slice(page * size, (page + 1) * size)]
+    total, rows = _search_page(
+        request,
+        table,
+        shop.touch_order,
+        lambda: table.search(now, ranges, members, order_col, asc),
+        page,
+        size,
+    )
     return {
         "page": page,
         "size": size,
-        "total": len(selection),
-        "shop_order_list": [shop.order_dict(i, row) for i, row in rows],
+        "total": total,
+        "shop_order_list": [order_dict(shop, i, row) for i, row in rows],
     }
 
 
-def order_detail(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
-    order_id = _id_str(params, "shop_order_id")
-    if not order_id:
-        raise missing("20000", "shop_order_id不能为空")
+def order_detail(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop = request.shop
+    order_id = _required_id(params, "shop_order_id", "20000")
     idx = shop.order_index(order_id)
     if idx is None:
-        if any(other.order_index(order_id) is not None for other in engine.shops if other is not shop):
+        if any(other.order_index(order_id) is not None for other in request.other_shops):
             raise ApiError(50002, "isv.business-failed:20015", "订单不属于当前店铺")
         raise invalid("20014", "订单不存在")
-    return {"shop_order_detail": shop.order_dict(idx, shop.orders.row(idx))}
+    return {"shop_order_detail": order_dict(shop, idx, shop.orders.row(idx))}
 
 
 # --------------------------------------------------------------------------- products
@@ -152,7 +202,8 @@ def _cursor_key(product: Any) -> tuple[int, int]:
     return (product.update_time, product.product_id)
 
 
-def product_list(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
+def product_list(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop = request.shop
     use_cursor = _bool(params, "use_cursor")
     page, size = _int(params, "page", 1), _int(params, "size", 10)
     if size < 1 or size > 100:
@@ -196,7 +247,7 @@ def product_list(engine: Engine, shop: Shop, params: dict[str, Any], now: float)
     else:
         chunk = matches[(page - 1) * size : page * size]
     return {
-        "data": [shop.product_dict(p) for p in chunk],
+        "data": [product_dict(shop, p) for p in chunk],
         "total": len(matches),
         "page": page,
         "size": size,
@@ -218,47 +269,33 @@ def _product(shop: Shop, params: dict[str, Any]) -> Any:
     return shop.products[index]
 
 
-def product_detail(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
-    return shop.product_detail_dict(_product(shop, params))
+def product_detail(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    return product_detail_dict(request.shop, _product(request.shop, params))
 
 
-def sku_list(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> list[dict[str, Any]]:
+def sku_list(request: ShopRequest, params: dict[str, Any]) -> list[dict[str, Any]]:
+    shop = request.shop
     product = _product(shop, params)
-    return [shop.sku_dict(shop.skus[s]) for s in product.sku_indexes]
+    return [sku_dict(shop, shop.skus[s]) for s in product.sku_indexes]
 
 
-def sku_stock_num(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
+def sku_stock_num(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop = request.shop
     sku_id, code = _id_str(params, "sku_id"), _id_str(params, "code")
     if not sku_id and not code:
         raise missing("3", "sku_id和code不能同时为空")
     index = shop.sku_by_id.get(int(sku_id)) if sku_id.isdigit() else shop.sku_by_code.get(code)
     if index is None:
         raise invalid("4", "sku不存在或不属于当前店铺")
-    sku = shop.skus[index]
-    return {
-        "sku_id": sku.sku_id,
-        "out_sku_id": sku.out_sku_id,
-        "code": sku.code,
-        "sku_type": 0,
-        "stock_num": sku.stock_num,
-        "prehold_stock_num": 0,
-        "prom_stock_num": 0,
-        "step_stock_num": 0,
-        "prehold_step_stock_num": 0,
-        "prom_step_stock_num": 0,
-        "stock_num_map": {},
-        "prehold_stock_map": {},
-        "ship_rule_map": {},
-        "normal_stock_num": sku.stock_num,
-        "channel_stock_num": 0,
-    }
+    return sku_stock_dict(shop.skus[index])
 
 
 # --------------------------------------------------------------------------- after-sales
 AFTERSALE_ORDER_FIELDS = {"apply_time": "apply", "update_time": "update", "status_deadline": "apply"}
 
 
-def aftersale_list(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
+def aftersale_list(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop, now = request.shop, request.now
     page, size = _int(params, "page", 0), _int(params, "size", 10)
     if page < 0 or size < 1 or size > 100:
         raise invalid("11000", "page从0开始，size取值范围为1-100")
@@ -290,32 +327,30 @@ def aftersale_list(engine: Engine, shop: Shop, params: dict[str, Any], now: floa
         members["status"] = _int_set(statuses, "standard_aftersale_status")
     table = shop.after_sales
     order_col, asc = AFTERSALE_ORDER_FIELDS[parts[0]], parts[1] == "asc"
-
-    def search() -> Any:
-        return table.search(now, ranges, members, order_col, asc)
-
-    selection = search()
-    lag = engine.faults.visibility_lag_s
-    if _drift(engine, selection, lambda i: shop.touch_aftersale(i, int(now), lag)):
-        selection = search()
-    rows = [(i, table.visible_row(i, now)) for i in selection.slice(page * size, (page + 1) * size)]
+    total, rows = _search_page(
+        request,
+        table,
+        shop.touch_aftersale,
+        lambda: table.search(now, ranges, members, order_col, asc),
+        page,
+        size,
+    )
     return {
-        "items": [shop.aftersale_dict(i, row) for i, row in rows],
-        "has_more": (page + 1) * size < len(selection),
-        "total": len(selection),
+        "items": [aftersale_dict(shop, i, row) for i, row in rows],
+        "has_more": (page + 1) * size < total,
+        "total": total,
         "page": page,
         "size": size,
     }
 
 
-def aftersale_detail(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
-    aftersale_id = _id_str(params, "after_sale_id")
-    if not aftersale_id:
-        raise missing("11000", "after_sale_id不能为空")
+def aftersale_detail(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop = request.shop
+    aftersale_id = _required_id(params, "after_sale_id", "11000")
     as_idx = shop.aftersale_index(aftersale_id)
     if as_idx is None:
         raise ApiError(50002, "isv.business-failed:12000", "售后单不存在")
-    item = shop.aftersale_dict(as_idx, shop.after_sales.row(as_idx))
+    item = aftersale_dict(shop, as_idx, shop.after_sales.row(as_idx))
     return {"process_info": {"after_sale_info": item["aftersale_info"]}, "order_info": item["order_info"]}
 
 
@@ -373,16 +408,19 @@ def _finance_page(
     }
 
 
-def settle_bill_detail(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
-    cutoff = shop.settle_cutoff(now, engine.faults.settle_ready_delay_s)
-    return _finance_page(params, shop.settlements, shop.settlement_rows, cutoff, 100, None, 7 * DAY)
+def settle_bill_detail(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop = request.shop
+    cutoff = settle_cutoff(request.now, request.faults.settle_ready_delay_s)
+    rows = partial(settlement_rows, shop)
+    return _finance_page(params, shop.settlements, rows, cutoff, 100, None, 7 * DAY)
 
 
-def shop_account_item(engine: Engine, shop: Shop, params: dict[str, Any], now: float) -> dict[str, Any]:
-    return _finance_page(params, shop.flows, shop.flow_rows, int(now) + 1, 1000, 100, None)
+def shop_account_item(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]:
+    shop = request.shop
+    return _finance_page(params, shop.flows, partial(flow_rows, shop), int(request.now) + 1, 1000, 100, None)
 
 
-DATA_METHODS: dict[str, Callable[[Engine, Shop, dict[str, Any], float], Any]] = {
+DATA_METHODS: dict[str, Callable[[ShopRequest, dict[str, Any]], Any]] = {
     "order.searchList": order_search_list,
     "order.orderDetail": order_detail,
     "product.listV2": product_list,
@@ -397,31 +435,31 @@ DATA_METHODS: dict[str, Callable[[Engine, Shop, dict[str, Any], float], Any]] = 
 
 
 # --------------------------------------------------------------------------- tokens
-def token_create(engine: Engine, app_key: str, params: dict[str, Any], now: float) -> dict[str, Any]:
+def token_create(request: TokenRequest, params: dict[str, Any]) -> dict[str, Any]:
     grant_type = str(params.get("grant_type") or "")
     if grant_type == "authorization_self":
         shop_text = _id_str(params, "shop_id")
         if not shop_text and str(params.get("test_shop") or "") == "1":
-            shop_text = str(engine.shops[0].shop_id)
-        shop = engine.shop_by_id.get(int(shop_text)) if shop_text.isdigit() else None
+            shop_text = str(next(iter(request.shops)))
+        shop = request.shops.get(int(shop_text)) if shop_text.isdigit() else None
         if shop is None:
             raise ApiError(50001, "dop.token-generate-failed:no-authorization", "店铺未授权该应用")
     elif grant_type == "authorization_code":
-        shop = engine.shop_by_id[engine.tokens.redeem_code(_id_str(params, "code"), now)]
+        shop = request.shops[request.tokens.redeem_code(_id_str(params, "code"), request.now)]
     else:
         raise ApiError(50001, "dop.token-generate-failed:grant-type-invalid", "grant_type无效")
-    grant = engine.tokens.create(app_key, shop.shop_id, shop.shop_name, now)
-    return engine.tokens.response(grant, now)
+    grant = request.tokens.create(request.app_key, shop.shop_id, shop.shop_name, request.now)
+    return request.tokens.response(grant, request.now)
 
 
-def token_refresh(engine: Engine, app_key: str, params: dict[str, Any], now: float) -> dict[str, Any]:
+def token_refresh(request: TokenRequest, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("grant_type") != "refresh_token":
         raise ApiError(50001, "dop.token-generate-failed:grant-type-invalid", "grant_type必须为refresh_token")
-    grant = engine.tokens.refresh(app_key, _id_str(params, "refresh_token"), now)
-    return engine.tokens.response(grant, engine.wall_clock())
+    grant = request.tokens.refresh(request.app_key, _id_str(params, "refresh_token"), request.now)
+    return request.tokens.response(grant, request.wall_clock())
 
 
-TOKEN_METHODS: dict[str, Callable[[Engine, str, dict[str, Any], float], Any]] = {
+TOKEN_METHODS: dict[str, Callable[[TokenRequest, dict[str, Any]], Any]] = {
     "token.create": token_create,
     "token.refresh": token_refresh,
 }

@@ -15,47 +15,25 @@ import random
 import re
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 from .clock import BusinessClock
 from .config import FaultConfig, SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, shop_ids
-from .endpoints import DATA_METHODS, TOKEN_METHODS
+from .endpoints import DATA_METHODS, TOKEN_METHODS, ShopRequest, TokenRequest
 from .errors import ApiError
-from .shop import TRUTH_TABLES, Shop
+from .fault_injection import FaultInjector
+from .reply import ControlError, Reply, check_truth_table, lookup, stream_locked
+from .shop_data import Shop
+from .shop_records import TRUTH_TABLES, sku_dict, truth
 from .signing import SIGN_METHODS, parse_timestamp, verify
 from .tokens import TokenStore
 
 MAX_SKEW = 600
-NGINX_502 = (
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
 _PATH_RE = re.compile(r"^/([A-Za-z][A-Za-z0-9_]*)/([A-Za-z][A-Za-z0-9_]*)$")
-
-
-@dataclass
-class Reply:
-    """What the HTTP layer must do. ``action`` is ``reply`` or ``reset`` (no response)."""
-
-    status: int = 200
-    body: bytes | Iterator[bytes] = b""
-    content_type: str = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    action: str = "reply"
-
-
-class ControlError(Exception):
-    """A control-API request error, returned as HTTP ``status`` with a JSON message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _form(content_type: str, body: bytes) -> dict[str, str]:
@@ -89,15 +67,12 @@ class Engine:
         self.shop_by_id = {s.shop_id: s for s in self.shops}
         self.tokens = TokenStore(config.seed, self.faults)
         self.data_lock = threading.RLock()
-        self.fault_rng = random.Random(config.seed * 7919 + 1)
+        self.injector = FaultInjector(self.faults, config.seed * 7919 + 1)
         self._mutate_rng = random.Random(config.seed * 104729 + 3)
-        self._rng_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._qps: dict[str, deque[float]] = {}
         self._log_seq = 0
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
-        self.faults_injected: Counter[str] = Counter()
         self.generation_seconds = time.time() - began
 
     def clock(self) -> float:
@@ -110,16 +85,6 @@ class Engine:
         return time.time()
 
     # ----------------------------------------------------------------- helpers
-    def _roll(self, rate: float) -> bool:
-        if rate <= 0:
-            return False
-        with self._rng_lock:
-            return self.fault_rng.random() < rate
-
-    def count_fault(self, kind: str, n: int = 1) -> None:
-        with self._stats_lock:
-            self.faults_injected[kind] += n
-
     def _log_id(self) -> str:
         with self._stats_lock:
             self._log_seq += 1
@@ -140,16 +105,6 @@ class Engine:
             body["message"] = "success" if error is None else error.sub_msg
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def _over_qps(self, app_key: str, now: float) -> bool:
-        """Sliding one-second window per app over every request that passed the sign check."""
-        limit = self.faults.qps_limit
-        with self._stats_lock:
-            window = self._qps.setdefault(app_key, deque())
-            window.append(now)
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            return limit > 0 and len(window) > limit
-
     # ----------------------------------------------------------------- gateway
     def gateway(self, http_method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Handle one gateway request (any path outside ``/sandbox/``)."""
@@ -159,17 +114,9 @@ class Engine:
         method = query.get("method", "")
         with self._stats_lock:
             self.requests[method or path] += 1
-        delay = self.faults.latency_ms / 1000.0
-        if self._roll(self.faults.reset_rate):
-            self.count_fault("reset")
-            return Reply(action="reset", delay_s=delay)
-        if self._roll(self.faults.http502_rate):
-            self.count_fault("http502")
-            return Reply(status=502, body=NGINX_502, content_type="text/html", delay_s=delay,
-                         headers={"Server": "nginx"})  # fmt: skip
-        if self._roll(self.faults.slow_rate):
-            self.count_fault("slow")
-            delay += self.faults.slow_ms / 1000.0
+        instead, delay = self.injector.transport()
+        if instead is not None:
+            return instead
         log_id = self._log_id()
         no_old = headers.get("x-open-no-old-err-code", "") == "1"
         data: Any = None
@@ -234,14 +181,11 @@ class Engine:
         wall = self.wall_clock()
         if abs(wall - sent_at) > MAX_SKEW:
             raise ApiError(40003, "isv.timestamp-invalid", "时间戳不合法，与服务器时间相差超过10分钟")
-        if self._over_qps(app_key, wall):
-            self.count_fault("qps_limit")
+        if self.injector.over_qps(app_key, wall) or self.injector.fires(
+            "throttle", self.faults.throttle_rate
+        ):
             raise ApiError(60000, "isv.traffic-limited", "请求太频繁，请稍后重试")
-        if self._roll(self.faults.throttle_rate):
-            self.count_fault("throttle")
-            raise ApiError(60000, "isv.traffic-limited", "请求太频繁，请稍后重试")
-        if self._roll(self.faults.busy_rate):
-            self.count_fault("busy")
+        if self.injector.fires("busy", self.faults.busy_rate):
             raise ApiError(20000, "isp.service-error", "系统繁忙，请稍后重试")
         try:
             params = json.loads(raw)
@@ -250,13 +194,17 @@ class Engine:
         if not isinstance(params, dict):
             raise ApiError(40003, "isv.parameter-format-invalid", "业务参数json解析失败")
         if method in TOKEN_METHODS:
-            return TOKEN_METHODS[method](self, app_key, params, wall)
+            return TOKEN_METHODS[method](
+                TokenRequest(self.tokens, self.shop_by_id, app_key, wall, self.wall_clock), params
+            )
         handler = DATA_METHODS.get(method)
         if handler is None:
             raise ApiError(70000, "isp.api-service-off", "接口不存在或已下线")
         grant = self.tokens.check_access(app_key, common("access_token"), wall)
+        shop = self.shop_by_id[grant.shop_id]
+        others = [other for other in self.shops if other is not shop]
         with self.data_lock:
-            return handler(self, self.shop_by_id[grant.shop_id], params, self.clock())
+            return handler(ShopRequest(shop, self.clock(), self.faults, self.injector.drift, others), params)
 
     # ----------------------------------------------------------------- control API
     def control(self, http_method: str, path: str, query: dict[str, str], body: Any) -> Any:
@@ -291,8 +239,9 @@ class Engine:
         if route == "/sandbox/stock":
             return self._set_stock(body.get("sku_id"), body.get("stock_num"), bool(body.get("touch_product")))
         if route == "/sandbox/reset_stats":
+            self.injector.reset()
             with self._stats_lock:
-                for counter in (self.requests, self.responses, self.faults_injected):
+                for counter in (self.requests, self.responses):
                     counter.clear()
                 for key in self.tokens.refresh_cases:
                     self.tokens.refresh_cases[key] = 0
@@ -300,10 +249,7 @@ class Engine:
         raise ControlError(404, f"no control endpoint POST {path}")
 
     def _shop(self, shop_id: Any) -> Shop:
-        try:
-            return self.shop_by_id[int(shop_id)]
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ControlError(404, f"unknown shop_id {shop_id!r}") from exc
+        return lookup(self.shop_by_id, shop_id, "shop_id")
 
     def info(self) -> dict[str, Any]:
         with self.data_lock:
@@ -332,7 +278,7 @@ class Engine:
                 "requests_total": sum(self.requests.values()),
                 "requests_by_method": dict(self.requests),
                 "responses_by_code": dict(self.responses),
-                "faults_injected": dict(self.faults_injected),
+                "faults_injected": self.injector.injected(),
                 "refreshes": dict(self.tokens.refresh_cases),
             }
 
@@ -382,22 +328,11 @@ class Engine:
                     sku.stock_num = stock
                     if touch_product:
                         shop.products[sku.product_index].update_time = int(self.clock())
-                    return shop.sku_dict(sku)
+                    return sku_dict(shop, sku)
         raise ControlError(404, f"unknown sku_id {sku_id!r}")
 
     def _truth(self, table: str, shop_id: str | None) -> Iterator[dict[str, Any]]:
-        if table not in TRUTH_TABLES:
-            raise ControlError(404, f"unknown truth table {table!r}; one of {', '.join(TRUTH_TABLES)}")
+        check_truth_table(table, TRUTH_TABLES)
         targets = self.shops if not shop_id else [self._shop(shop_id)]
-        return self._truth_rows(table, targets)
-
-    def _truth_rows(self, table: str, targets: list[Shop]) -> Iterator[dict[str, Any]]:
-        """Stream in chunks, taking the data lock per chunk so the gateway is not starved."""
-        for shop in targets:
-            source = shop.truth(table, self.clock(), self.faults.settle_ready_delay_s)
-            while True:
-                with self.data_lock:
-                    chunk = [row for _, row in zip(range(2000), source, strict=False)]
-                if not chunk:
-                    break
-                yield from chunk
+        sources = (truth(shop, table, self.clock(), self.faults.settle_ready_delay_s) for shop in targets)
+        return stream_locked(sources, self.data_lock)

@@ -37,9 +37,10 @@ from urllib.parse import parse_qs
 
 from .config import SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
-from .engine import ControlError, Engine, Reply
+from .engine import Engine
 from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, is_open_path
 from .open_platform.platform import OpenPlatform
+from .reply import ControlError, Reply
 
 
 class _Handler(BaseHTTPRequestHandler):

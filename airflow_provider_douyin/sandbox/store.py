@@ -66,6 +66,11 @@ class Table:
     def row(self, idx: int) -> Any:
         return self.Row(*(self.cols[n][idx] for n in self.names))
 
+    def rows(self) -> Iterator[tuple[int, Any]]:
+        """``(idx, latest version)`` of every row, in row order."""
+        for idx in range(len(self)):
+            yield idx, self.row(idx)
+
     def load(self, rows: Sequence[Sequence[int]]) -> None:
         """Bulk-load generated rows (already in creation order) and build the update index."""
         for pos, name in enumerate(self.names):

@@ -14,8 +14,8 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..catalog import mix
 from ..constants import DAY
+from ..hashing import mix
 from ..store import Table
 from .constants import (
     AFTER_SALE_ID_BASE,

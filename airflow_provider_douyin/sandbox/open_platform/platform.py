@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
-from ..catalog import mix
 from ..config import SandboxConfig
-from ..engine import NGINX_502, ControlError, Reply
+from ..fault_injection import FaultInjector
+from ..hashing import mix
+from ..reply import ControlError, Reply, check_truth_table, lookup, stream_locked
 from .constants import ROOT_ACCOUNT_ID, SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
 from .envelope import (
     NOT_AUTHORISED,
@@ -94,41 +95,19 @@ class OpenPlatform:
         self.merchant_by_id = {m.account_id: m for m in self.merchants}
         self.tokens = TokenRules(self.clients, self.faults)
         self.data_lock = threading.RLock()
-        self.fault_rng = random.Random(mix(config.seed, 0x0FE7))
-        self.rng_lock = threading.Lock()
+        self.injector = FaultInjector(self.faults, mix(config.seed, 0x0FE7))
         self._mutate_rng = random.Random(mix(config.seed, 0x0FE8))
         self.throttled = Alternating(2119003, 28003018)
         self.busy = Alternating(2119002, 2100004)
         self._stats_lock = threading.Lock()
-        self._qps: dict[str, deque[float]] = {}
         self._log_seq = 0
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()
-        self.faults_injected: Counter[str] = Counter()
         self.life_account_headers: Counter[str] = Counter()
         self.request_log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.generation_seconds = time.perf_counter() - began
 
     # ----------------------------------------------------------------- helpers
-    def _roll(self, rate: float) -> bool:
-        if rate <= 0:
-            return False
-        with self.rng_lock:
-            return self.fault_rng.random() < rate
-
-    def count_fault(self, kind: str, n: int = 1) -> None:
-        with self._stats_lock:
-            self.faults_injected[kind] += n
-
-    def _over_qps(self, client_key: str, now: float) -> bool:
-        limit = self.faults.qps_limit
-        with self._stats_lock:
-            window = self._qps.setdefault(client_key, deque())
-            window.append(now)
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            return limit > 0 and len(window) > limit
-
     def _merchant(self, account_id: str) -> Merchant:
         if not account_id:
             raise OpenError(PARAM_INVALID, "account_id不能为空")
@@ -161,22 +140,9 @@ class OpenPlatform:
                     "life_account": life_account,
                 }
             )
-        delay = self.faults.latency_ms / 1000.0
-        if self._roll(self.faults.reset_rate):
-            self.count_fault("reset")
-            return Reply(action="reset", delay_s=delay)
-        if self._roll(self.faults.http502_rate):
-            self.count_fault("http502")
-            return Reply(
-                status=502,
-                body=NGINX_502,
-                content_type="text/html",
-                delay_s=delay,
-                headers={"Server": "nginx"},
-            )
-        if self._roll(self.faults.slow_rate):
-            self.count_fault("slow")
-            delay += self.faults.slow_ms / 1000.0
+        instead, delay = self.injector.transport()
+        if instead is not None:
+            return instead
         log_id = new_log_id(seq)
         now, wall = self.clock(), self.wall_clock()
         render = oauth_body if path.startswith("/oauth/") else goodlife_body
@@ -211,8 +177,7 @@ class OpenPlatform:
         if oauth is not None:
             if http_method != "POST":
                 raise OpenError(PARAM_INVALID, "请使用POST请求")
-            if self._roll(self.faults.busy_rate):
-                self.count_fault("busy")
+            if self.injector.fires("busy", self.faults.busy_rate):
                 raise self.busy.error()
             return oauth(_params(http_method, query_text, headers, body), wall)
         query = QUERIES.get(path)
@@ -221,14 +186,11 @@ class OpenPlatform:
         if http_method != "GET":
             raise OpenError(PARAM_INVALID, "请使用GET请求，参数放在query中")
         client = self.tokens.check_client_token(headers.get("access-token", ""), wall)
-        if self._over_qps(client.client_key, wall):
-            self.count_fault("qps_limit")
+        if self.injector.over_qps(client.client_key, wall) or self.injector.fires(
+            "throttle", self.faults.throttle_rate
+        ):
             raise self.throttled.error()
-        if self._roll(self.faults.throttle_rate):
-            self.count_fault("throttle")
-            raise self.throttled.error()
-        if self._roll(self.faults.busy_rate):
-            self.count_fault("busy")
+        if self.injector.fires("busy", self.faults.busy_rate):
             raise self.busy.error()
         life_account = headers.get(LIFE_ACCOUNT_HEADER, "")
         if life_account and life_account != str(ROOT_ACCOUNT_ID):
@@ -269,13 +231,9 @@ class OpenPlatform:
                 raise ControlError(400, "new_orders, updates and product_updates must be integers") from exc
             return self._mutate(**counts, account_id=body.get("account_id"))
         if route == "/reset_stats":
+            self.injector.reset()
             with self._stats_lock:
-                for counter in (
-                    self.requests,
-                    self.responses,
-                    self.faults_injected,
-                    self.life_account_headers,
-                ):
+                for counter in (self.requests, self.responses, self.life_account_headers):
                     counter.clear()
                 self.request_log.clear()
             self.tokens.reset_stats()
@@ -283,10 +241,7 @@ class OpenPlatform:
         raise ControlError(404, f"no control endpoint POST {path}")
 
     def _control_merchant(self, account_id: Any) -> Merchant:
-        try:
-            return self.merchant_by_id[int(account_id)]
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ControlError(404, f"unknown account_id {account_id!r}") from exc
+        return lookup(self.merchant_by_id, account_id, "account_id")
 
     def info(self) -> dict[str, Any]:
         with self.data_lock:
@@ -317,7 +272,7 @@ class OpenPlatform:
                 "requests_total": sum(self.requests.values()),
                 "requests_by_path": dict(self.requests),
                 "responses_by_code": dict(self.responses),
-                "faults_injected": dict(self.faults_injected),
+                "faults_injected": self.injector.injected(),
                 "life_account_headers": dict(self.life_account_headers),
             }
         return {**counters, **self.tokens.stats()}
@@ -353,18 +308,6 @@ class OpenPlatform:
         return {"merchants": result, "time": now}
 
     def _truth(self, table: str, account_id: str | None) -> Iterator[dict[str, Any]]:
-        if table not in TRUTH_TABLES:
-            raise ControlError(404, f"unknown truth table {table!r}; one of {', '.join(TRUTH_TABLES)}")
+        check_truth_table(table, TRUTH_TABLES)
         targets = self.merchants if not account_id else [self._control_merchant(account_id)]
-        return self._truth_rows(table, targets)
-
-    def _truth_rows(self, table: str, targets: list[Merchant]) -> Iterator[dict[str, Any]]:
-        """Stream in chunks, taking the data lock per chunk so the API is not starved."""
-        for merchant in targets:
-            source = truth(merchant, table)
-            while True:
-                with self.data_lock:
-                    chunk = [row for _, row in zip(range(2000), source, strict=False)]
-                if not chunk:
-                    break
-                yield from chunk
+        return stream_locked((truth(merchant, table) for merchant in targets), self.data_lock)

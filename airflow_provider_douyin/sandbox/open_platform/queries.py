@@ -15,7 +15,6 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..endpoints import _drift
 from ..store import Selection
 from .envelope import PARAM_INVALID, USE_CURSOR, OpenError
 from .merchant import Merchant
@@ -42,6 +41,13 @@ def _opt_int(params: dict[str, str], name: str) -> int | None:
 def _int(params: dict[str, str], name: str, default: int) -> int:
     value = _opt_int(params, name)
     return default if value is None else value
+
+
+def _bounded_int(params: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    value = _int(params, name, default)
+    if not lo <= value <= hi:
+        raise OpenError(PARAM_INVALID, f"{name}取值范围为{lo}-{hi}")
+    return value
 
 
 def _range(params: dict[str, str], start: str, end: str) -> tuple[int, int] | None:
@@ -82,8 +88,8 @@ def _scrambled(platform: OpenPlatform, length: int) -> Callable[[int], int]:
     """A fresh permutation of result positions for every request (the shuffle knob)."""
     if length < 2:
         return lambda pos: pos
-    rng = platform.fault_rng
-    with platform.rng_lock:
+    rng = platform.injector.rng
+    with platform.injector.rng_lock:
         step = rng.randrange(1, length)
         while math.gcd(step, length) != 1:
             step = rng.randrange(1, length)
@@ -120,7 +126,7 @@ def order_query(
 
     selection = search()
     lag = platform.faults.visibility_lag_s
-    if _drift(platform, selection, lambda i: merchant.touch_order(i, int(now), lag)):  # type: ignore[arg-type]
+    if platform.injector.drift(selection, lambda i: merchant.touch_order(i, int(now), lag)):
         selection = search()
     total = len(selection)
     page = {"page_num": page_num, "page_size": size, "total": total}
@@ -148,8 +154,8 @@ def order_query(
             indexes = selection.slice(positions.start, positions.stop)
         data = {"page": page}
     if platform.faults.order_shuffle:
-        with platform.rng_lock:
-            platform.fault_rng.shuffle(indexes)
+        with platform.injector.rng_lock:
+            platform.injector.rng.shuffle(indexes)
     data["orders"] = [order_dict(merchant, i, table.visible_row(i, now)) for i in indexes]
     return data
 
@@ -172,9 +178,7 @@ def _order_members(merchant: Merchant, params: dict[str, str]) -> dict[str, froz
 def product_online_query(
     platform: OpenPlatform, merchant: Merchant, params: dict[str, str], now: float
 ) -> dict[str, Any]:
-    count = _int(params, "count", 20)
-    if not 1 <= count <= 50:
-        raise OpenError(PARAM_INVALID, "count取值范围为1-50")
+    count = _bounded_int(params, "count", 20, 1, 50)
     status = _opt_int(params, "status")
     if status is not None and status not in (1, 2, 3):
         raise OpenError(PARAM_INVALID, "status取值为1、2或3")
@@ -219,7 +223,6 @@ def product_online_get(
 
 # --------------------------------------------------------------------------- events
 def _event_page(
-    platform: OpenPlatform,
     table: Any,
     time_col: str,
     window: tuple[int, int],
@@ -227,8 +230,9 @@ def _event_page(
     params: dict[str, str],
     size: int,
     now: float,
-) -> tuple[list[tuple[int, Any]], bool, str]:
-    """A cursor page over an append-only event table in ``(time, row)`` order.
+) -> tuple[list[tuple[int, Any]], dict[str, Any]]:
+    """A cursor page over an append-only event table in ``(time, row)`` order: its rows, and
+    the reply's ``has_more`` and ``cursor``.
 
     Rows are appended in time order, so the row index alone is the keyset.
     """
@@ -240,11 +244,8 @@ def _event_page(
         start = _first_after(selection, lambda i: i <= after)
     indexes = selection.slice(start, start + size)
     next_cursor = _encode(indexes[-1]) if indexes else cursor
-    return (
-        [(i, table.visible_row(i, now)) for i in indexes],
-        start + len(indexes) < len(selection),
-        next_cursor,
-    )
+    rows = [(i, table.visible_row(i, now)) for i in indexes]
+    return rows, {"has_more": start + len(indexes) < len(selection), "cursor": next_cursor}
 
 
 def _required_window(params: dict[str, str], start: str, end: str, now: float) -> tuple[int, int]:
@@ -257,43 +258,27 @@ def _required_window(params: dict[str, str], start: str, end: str, now: float) -
 def verify_record_query(
     platform: OpenPlatform, merchant: Merchant, params: dict[str, str], now: float
 ) -> dict[str, Any]:
-    size = _int(params, "size", 20)
-    if not 1 <= size <= 100:
-        raise OpenError(PARAM_INVALID, "size取值范围为1-100")
+    size = _bounded_int(params, "size", 20, 1, 100)
     window = _required_window(params, "start_time", "end_time", now)
     members: dict[str, frozenset[int]] = {}
     if poi_text := params.get("poi_ids", "").strip():
         by_id = {merchant.poi_id(i): i for i in range(merchant.poi_count)}
         members["poi"] = frozenset(by_id.get(p.strip(), -1) for p in poi_text.split(","))
-    rows, has_more, cursor = _event_page(
-        platform, merchant.verifications, "verify", window, members, params, size, now
-    )
-    return {
-        "records": [verify_record_dict(merchant, i, row) for i, row in rows],
-        "has_more": has_more,
-        "cursor": cursor,
-    }
+    rows, more = _event_page(merchant.verifications, "verify", window, members, params, size, now)
+    return {"records": [verify_record_dict(merchant, i, row) for i, row in rows], **more}
 
 
 def after_sale_query(
     platform: OpenPlatform, merchant: Merchant, params: dict[str, str], now: float
 ) -> dict[str, Any]:
-    size = _int(params, "page_size", 20)
-    if not 1 <= size <= 100:
-        raise OpenError(PARAM_INVALID, "page_size取值范围为1-100")
+    size = _bounded_int(params, "page_size", 20, 1, 100)
     window = _required_window(params, "refund_done_start_time", "refund_done_end_time", now)
     members: dict[str, frozenset[int]] = {}
     if order_id := params.get("order_id", "").strip():
         idx = merchant.order_index(order_id)
         members["order_idx"] = frozenset([-1 if idx is None else idx])
-    rows, has_more, cursor = _event_page(
-        platform, merchant.refunds, "done", window, members, params, size, now
-    )
-    return {
-        "after_sale_orders": [refund_dict(merchant, i, row) for i, row in rows],
-        "has_more": has_more,
-        "cursor": cursor,
-    }
+    rows, more = _event_page(merchant.refunds, "done", window, members, params, size, now)
+    return {"after_sale_orders": [refund_dict(merchant, i, row) for i, row in rows], **more}
 
 
 QueryHandler = Callable[["OpenPlatform", Merchant, dict[str, str], float], dict[str, Any]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..catalog import mix
+from ..hashing import mix
 from .merchant import (
     ITEM_REFUNDED,
     ITEM_UNPAID,
@@ -178,8 +178,8 @@ TRUTH_TABLES = ("life_orders", "life_certificates", "life_products", "life_verif
 def truth(merchant: Merchant, table: str) -> Iterator[dict[str, Any]]:
     """Latest version of every record of ``table``: what a perfect sync would hold."""
     if table in ("life_orders", "life_certificates"):
-        for idx in range(len(merchant.orders)):
-            order = order_dict(merchant, idx, merchant.orders.row(idx))
+        for idx, row in merchant.orders.rows():
+            order = order_dict(merchant, idx, row)
             if table == "life_orders":
                 yield order
             else:
@@ -187,10 +187,8 @@ def truth(merchant: Merchant, table: str) -> Iterator[dict[str, Any]]:
     elif table == "life_products":
         yield from (product_dict(merchant, p) for p in range(len(merchant.p_create)))
     elif table == "life_verify_records":
-        for v_idx in range(len(merchant.verifications)):
-            yield verify_record_dict(merchant, v_idx, merchant.verifications.row(v_idx))
+        yield from (verify_record_dict(merchant, v_idx, row) for v_idx, row in merchant.verifications.rows())
     elif table == "life_refunds":
-        for r_idx in range(len(merchant.refunds)):
-            yield refund_dict(merchant, r_idx, merchant.refunds.row(r_idx))
+        yield from (refund_dict(merchant, r_idx, row) for r_idx, row in merchant.refunds.rows())
     else:
         raise KeyError(table)

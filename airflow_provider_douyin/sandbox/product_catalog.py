@@ -11,19 +11,7 @@ import random
 from dataclasses import dataclass, field
 
 from .constants import DAY, PRODUCT_ID_BASE, SKU_ID_BASE
-
-MASK64 = (1 << 64) - 1
-
-
-def mix(*parts: int) -> int:
-    """A cheap 64-bit hash; the order generator derives immutable attributes from it."""
-    h = 0x9E3779B97F4A7C15
-    for part in parts:
-        h = ((h ^ (part & MASK64)) * 0xBF58476D1CE4E5B9) & MASK64
-        h ^= h >> 31
-        h = (h * 0x94D049BB133111EB) & MASK64
-        h ^= h >> 29
-    return h
+from .hashing import mix
 
 
 @dataclass(frozen=True)
