@@ -28,10 +28,10 @@ record carries buyers' personal data.
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Union
 
 from airflow_provider_douyin.client.errors import DouyinRecordError
@@ -61,7 +61,38 @@ _ReadTree = dict[str, Union["_ReadTree", None]]
 takes only those keys of a nested object."""
 
 
-@functools.cache
+@dataclass(frozen=True)
+class _ColumnPlan:
+    column: Column
+    parts: tuple[str, ...]
+    """The path's keys, without the ``^``."""
+    from_parent: bool
+    strict: bool
+    """A primary-key or version column: a misfit value fails the read."""
+
+
+@dataclass(frozen=True)
+class _TablePlan:
+    """What building a row of one table needs, worked out once per table and read."""
+
+    columns: tuple[_ColumnPlan, ...]
+    read_tree: _ReadTree
+
+    @classmethod
+    def of(cls, table: Table) -> _TablePlan:
+        strict = {*table.primary_key, table.version_column}
+        columns = tuple(
+            _ColumnPlan(
+                c,
+                tuple(c.source.lstrip("^").split(".")),
+                c.source.startswith("^"),
+                c.name in strict,
+            )
+            for c in table.columns
+        )
+        return cls(columns, _read_tree(table))
+
+
 def _read_tree(table: Table) -> _ReadTree:
     tree: _ReadTree = {}
     own_paths = [c.source for c in table.columns if not c.source.startswith("^")]
@@ -88,7 +119,7 @@ def _unread(record: Mapping[str, Any], tree: _ReadTree) -> dict[str, Any]:
         below = tree[key]
         if below is None:
             continue
-        if isinstance(value, Mapping):
+        if isinstance(value, (dict, Mapping)):
             value = _unread(value, below)
             if not value:
                 continue
@@ -97,9 +128,9 @@ def _unread(record: Mapping[str, Any], tree: _ReadTree) -> dict[str, Any]:
     return rest
 
 
-def _place(extra: dict[str, Any], path: str, value: Any) -> None:
-    """Put ``value`` at the dotted ``path`` of ``extra``, creating the objects on the way."""
-    *parents, leaf = path.split(".")
+def _place(extra: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
+    """Put ``value`` at the path ``parts`` of ``extra``, creating the objects on the way."""
+    *parents, leaf = parts
     node = extra
     for part in parents:
         node = node.setdefault(part, {})
@@ -112,9 +143,14 @@ def lookup(record: Mapping[str, Any], path: str, parent: Mapping[str, Any] | Non
         if parent is None:
             raise RecordShapeError(f"path {path!r} needs a parent record")
         record, path = parent, path[1:]
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
+    return _resolve(record, path.split("."))
+
+
+def _resolve(record: Any, parts: Iterable[str]) -> Any:
+    value = record
+    for part in parts:
+        # dict first: records are JSON-decoded dicts, and the Mapping ABC check is slow per value.
+        if not isinstance(value, (dict, Mapping)):
             return None
         value = value.get(part)
     return value
@@ -137,6 +173,16 @@ class RowBuilder:
         self.method = method
         self._warned: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        self._plans: dict[int, tuple[Table, _TablePlan]] = {}
+
+    def _plan(self, table: Table) -> _TablePlan:
+        # Keyed by identity: hashing a table hashes every column, on every row.
+        held = self._plans.get(id(table))
+        if held is None or held[0] is not table:
+            held = (table, _TablePlan.of(table))
+            with self._lock:
+                self._plans[id(table)] = held
+        return held[1]
 
     def row(
         self,
@@ -148,18 +194,25 @@ class RowBuilder:
     ) -> dict[str, Any]:
         if not isinstance(record, Mapping):
             raise self._error(table, f"record is {type(record).__name__}, not an object", log_id)
-        extra = _unread(record, _read_tree(table))
+        plan = self._plan(table)
+        extra = _unread(record, plan.read_tree)
         row: dict[str, Any] = {}
-        for column in table.columns:
-            value = lookup(record, column.source, parent)
+        for step in plan.columns:
+            column = step.column
+            if step.from_parent:
+                if parent is None:
+                    raise RecordShapeError(f"path {column.source!r} needs a parent record")
+                value = _resolve(parent, step.parts)
+            else:
+                value = _resolve(record, step.parts)
             try:
                 row[column.name] = self._coerce(value, column, table)
             except _Misfit as misfit:
-                if column.name in table.primary_key or column.name == table.version_column:
+                if step.strict:
                     raise self._error(table, f"column {column.name!r} {misfit.detail}", log_id) from None
                 row[column.name] = None
-                if not column.source.startswith("^"):  # a parent's value is the parent row's to keep
-                    _place(extra, column.source, value)
+                if not step.from_parent:  # a parent's value is the parent row's to keep
+                    _place(extra, step.parts, value)
                 self._warn_once(
                     table,
                     column.source,
