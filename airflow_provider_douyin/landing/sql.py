@@ -98,11 +98,11 @@ class SqlLanding(LoggingMixin):
         self.batch_size = batch_size
         self.schema = schema
         self._dialect_name = dialect
-        self._columns = table.column_names
+        self._columns = table.landed_column_names
         self._known = frozenset(self._columns)
         self._pk_idx = [self._columns.index(k) for k in table.primary_key]
         self._v_idx = self._columns.index(table.version_column)
-        self._json_idx = [i for i, c in enumerate(table.columns) if c.type == "json"]
+        self._json_idx = [i for i, c in enumerate(table.landed_columns) if c.type == "json"]
 
     @property
     def dialect_name(self) -> str:
@@ -114,9 +114,12 @@ class SqlLanding(LoggingMixin):
 
     # -- DDL ---------------------------------------------------------------------------------
     def ensure_table(self) -> None:
-        """``CREATE TABLE IF NOT EXISTS``; add declared columns an existing table lacks.
+        """``CREATE TABLE IF NOT EXISTS``; migrate an existing table by adding the columns it lacks.
 
-        Existing columns are never altered or dropped. A missing primary-key column is an error.
+        A table landed by an older version gains every column declared since (and ``_extra``) with
+        ``ALTER TABLE … ADD COLUMN``; its rows keep their values and read NULL in the new columns
+        until a load fills them. Existing columns are never altered or dropped. A missing
+        primary-key column is an error.
         """
         with SqlBatchWriter([self]) as writer:
             writer.ensure_tables()
@@ -124,7 +127,7 @@ class SqlLanding(LoggingMixin):
     def ensure_table_on(self, conn: Any, cur: Any, dialect: LandingDialect) -> None:
         """:meth:`ensure_table` on an open manual-commit connection."""
         target = dialect.qualified(self.table_name, self.schema)
-        ddl = dialect.create_table_sql(target, self.table.columns, self.table.primary_key)
+        ddl = dialect.create_table_sql(target, self.table.landed_columns, self.table.primary_key)
         self.log.debug("ensure_table %s: %s", self.table_name, ddl)
         try:
             cur.execute(ddl)
@@ -139,7 +142,7 @@ class SqlLanding(LoggingMixin):
         existing = {d[0].lower() for d in cur.description or ()}
         cur.fetchall()
         conn.commit()
-        for column in self.table.columns:
+        for column in self.table.landed_columns:
             if column.name.lower() in existing:
                 continue
             if column.name in self.table.primary_key:

@@ -14,7 +14,8 @@ parts, then writes the new parts and finally the new manifest.
 Formats:
 
 ``jsonl.gz`` (default)
-    One JSON object per line, keys in declared column order, UTF-8, gzip (``mtime=0`` so the bytes
+    One JSON object per line, keys in declared column order then ``_extra`` (the record's fields
+    no column holds, or null), UTF-8, gzip (``mtime=0`` so the bytes
     are reproducible). ``int`` columns are JSON integers (exact at any size), ``json`` columns are
     nested JSON values with sorted keys.
 ``parquet``
@@ -108,7 +109,7 @@ class StorageLanding(LoggingMixin):
         self.table_name = f"{table_prefix}{table.name}"
         self.format = format
         self.rows_per_file = rows_per_file
-        self._columns = table.column_names
+        self._columns = table.landed_column_names
         self._known = frozenset(self._columns)
 
     # -- paths -------------------------------------------------------------------------------
@@ -188,14 +189,14 @@ class StorageLanding(LoggingMixin):
     def _arrow_schema(self) -> Any:
         pa = self._pa
         types = {"int": pa.int64(), "str": pa.string(), "bool": pa.bool_(), "json": pa.string()}
-        return pa.schema([pa.field(c.name, types[c.type]) for c in self.table.columns])
+        return pa.schema([pa.field(c.name, types[c.type]) for c in self.table.landed_columns])
 
     def _write_parquet(self, path: ObjectStoragePath, values: Iterator[list[Any]], start: int) -> int:
         import pyarrow.parquet as pq
 
         pa = self._pa
         schema = self._arrow_schema()
-        json_idx = {i for i, c in enumerate(self.table.columns) if c.type == "json"}
+        json_idx = {i for i, c in enumerate(self.table.landed_columns) if c.type == "json"}
         buffers: list[list[Any]] = [[] for _ in self._columns]
         count = 0
         for count, row in enumerate(values, start=1):
@@ -263,7 +264,7 @@ class StorageLanding(LoggingMixin):
             "format": self.format,
             "rows": total,
             "files": files,
-            "columns": [{"name": c.name, "type": c.type} for c in self.table.columns],
+            "columns": [{"name": c.name, "type": c.type} for c in self.table.landed_columns],
             "primary_key": list(self.table.primary_key),
             "version_column": self.table.version_column,
         }

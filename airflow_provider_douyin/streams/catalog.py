@@ -121,10 +121,19 @@ ORDERS_TABLE = Table(
         *_str("shop_name", "buyer_words", "seller_words", "doudian_open_id"),
         Column("post_addr", "json"),
         Column("logistics_info", "json"),
+        *_int("sub_b_type", "biz", "order_type", "trade_type", "exp_ship_time", "order_expire_time"),
+        *_str("cancel_reason", "channel_payment_no"),
+        # The promotion/cost split (fen): promotion_amount = shop + platform + talent promotions;
+        # platform_cost_amount = only_platform_cost_amount + author_cost_amount.
+        *_int("promotion_shop_amount", "promotion_platform_amount", "promotion_talent_amount"),
+        *_int("promotion_pay_amount", "total_promotion_amount", "shop_cost_amount", "platform_cost_amount"),
+        *_int("author_cost_amount", "only_platform_cost_amount", "post_insurance_amount"),
+        *_int("modify_amount", "modify_post_amount", "packing_amount", "tax_amount"),
     ),
     primary_key=("order_id",),
     version_column="update_time",
     description="One row per shop (parent) order, latest version.",
+    child_lists=("sku_order_list",),
 )
 
 ORDER_ITEMS_TABLE = Table(
@@ -140,6 +149,26 @@ ORDER_ITEMS_TABLE = Table(
         Column("after_sale_info", "json"),
         *_int("create_time", "update_time"),
         Column("order_update_time", "int", "^update_time"),
+        # Attribution: the live room (直播间), the author (达人) and the traffic source of the sku order.
+        # room_id_str is the exact twin of room_id; c_biz 2 = 精选联盟 (alliance), 8 = 小店自卖.
+        Column("room_id", "int"),
+        Column("room_id_str", "str"),
+        Column("author_id", "int"),
+        Column("author_name", "str"),
+        Column("c_biz", "int"),
+        *_str("c_biz_desc", "video_id", "content_id", "origin_id", "ad_env_type", "theme_type"),
+        *_int("cid", "page_id"),
+        *_int("first_cid", "second_cid", "third_cid", "fourth_cid"),
+        *_int("order_level", "order_type", "trade_type", "biz", "b_type", "sub_b_type", "pay_type"),
+        *_int("main_status", "pay_time", "finish_time", "goods_type"),
+        Column("order_status_desc", "str"),
+        # The promotion/cost split (fen), as on the shop order.
+        *_int("order_amount", "post_amount", "promotion_amount", "promotion_shop_amount"),
+        *_int("promotion_platform_amount", "promotion_talent_amount", "promotion_pay_amount"),
+        *_int("promotion_redpack_amount", "promotion_redpack_platform_amount"),
+        *_int("promotion_redpack_talent_amount", "shop_cost_amount", "platform_cost_amount"),
+        *_int("author_cost_amount", "only_platform_cost_amount", "post_insurance_amount"),
+        *_int("modify_amount", "modify_post_amount", "tax_amount"),
     ),
     primary_key=("order_id",),
     version_column="order_update_time",
@@ -222,6 +251,11 @@ SETTLEMENTS_TABLE = Table(
             "commission",
             "total_outcome",
         ),
+        *_int("is_contains_refund_before_settle", "zt_pay_promotion", "zr_pay_promotion"),
+        # Fees beside platform_service_fee and commission (fen): 渠道分成, 团长/招商服务费,
+        # 直播间站外推广, 其他分成; then the packing fee.
+        *_int("good_learn_channel_fee", "colonel_service_fee", "channel_promotion_fee"),
+        *_int("other_sharing_amount", "packing_amount"),
     ),
     # One settlement request (request_no) covers every sku order of a shop order, and a
     # refund after settlement is a new request: neither column alone is unique.
@@ -237,6 +271,17 @@ ACCOUNT_FLOWS_TABLE = Table(
         *_int("fund_flow", "account_amount"),
         *_str("account_bill_desc_tag", "order_id", "shop_order_id", "after_sale_service_no"),
         Column("biz_type", "int"),
+        *_str("fund_flow_desc", "account_bill_desc", "biz_type_desc", "business_order_create_time"),
+        *_str("product_id", "product_name", "shop_id", "author_id", "author_name", "remark"),
+        *_int("account_type", "order_type", "trans_scene_tag"),
+        *_str("account_type_desc", "order_type_desc", "trans_scene", "free_commission_flag"),
+        # Amounts (fen): what the order paid, the subsidies, the refund, and every fee taken.
+        *_int("pay_amount", "post_amount", "promotion_amount", "post_promotion_amount", "refund_amount"),
+        *_int("author_coupon_subsidy", "actual_zt_pay_promotion", "actual_zr_pay_promotion"),
+        *_int("bank_pay_promotion_amount", "gov_promotion_amount", "other_platform_promotion_amount"),
+        *_int("recycler_amount", "platform_service_fee", "commission", "partner_commission"),
+        *_int("channel_fee", "colonel_service_fee", "channel_promotion_fee", "other_sharing_amount"),
+        Column("real_free_commission_amount", "int"),
     ),
     primary_key=("account_trade_no",),
     version_column="bill_time",
@@ -256,6 +301,7 @@ LIFE_ORDERS_TABLE = Table(
     primary_key=("order_id",),
     version_column="update_order_time",
     description="One row per 抖音来客 order, latest version; amounts in fen.",
+    child_lists=("certificate",),
 )
 
 LIFE_CERTIFICATES_TABLE = Table(

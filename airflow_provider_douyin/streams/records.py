@@ -3,12 +3,26 @@
 Values keep the API's meaning (epoch seconds and fen stay integers, ids stay exact),
 but some endpoints serialise the same field as a number in one place and a string in
 another (older settle bills send ``"950"``), so each value is normalised to its column
-type here, once, and a value that cannot be normalised fails loudly with the column name.
+type here, once.
+
+Nothing the API sends is lost. ``_extra`` holds the record minus what the declared columns
+read, nested as in the record: a column reading ``aftersale_info.aftersale_id`` takes that one
+key, so an unknown ``aftersale_info.new_field`` lands as ``{"aftersale_info": {"new_field": …}}``;
+a ``json`` column takes its whole subtree; a nested list a child table lands
+(``Table.child_lists``, e.g. ``sku_order_list``) is left to the child rows and their own
+``_extra``; values a child reads from its parent (``^`` paths) are the parent row's. ``_extra``
+is NULL when nothing is left over.
+
+A value that cannot be normalised to its column's type (the API changed a field's type) lands
+in ``_extra`` at its own place, the column is NULL, and one warning per column and read names
+the table, the field and the method. Primary-key and version columns are the exception: a row
+without an exact key or version cannot be upserted exactly, so there such a value fails the
+read with :class:`RecordShapeError`.
 
 What no database accepts is rejected or repaired here rather than deep inside a driver:
-integers beyond signed 64 bits fail, floats never stand in for ids or integers (a float
-has already lost an int64 id's digits), NUL characters are dropped and lone surrogates
-become U+FFFD. Messages name the table, column, method and log_id, never the value: a
+integers beyond signed 64 bits never reach an integer column, floats never stand in for ids or
+integers (a float has already lost an int64 id's digits), NUL characters are dropped and lone
+surrogates become U+FFFD. Messages name the table, column, method and log_id, never the value: a
 record carries buyers' personal data.
 """
 
@@ -16,12 +30,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
 
 from airflow_provider_douyin.client.errors import DouyinRecordError
 from airflow_provider_douyin.client.redaction import get_logger
-from airflow_provider_douyin.streams.schema import Column, Table
+from airflow_provider_douyin.streams.schema import EXTRA_COLUMN, Column, Table
 
 log = get_logger(__name__)
 
@@ -33,15 +48,109 @@ class RecordShapeError(DouyinRecordError):
     """An API record does not fit its declared table."""
 
 
+class _Misfit(Exception):
+    """A value that its column's type cannot hold; ``detail`` says why without showing the value."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+_ReadTree = dict[str, Union["_ReadTree", None]]
+"""The record keys a table's columns read: ``None`` takes the key's whole value, a subtree
+takes only those keys of a nested object."""
+
+
+@dataclass(frozen=True)
+class _ColumnPlan:
+    column: Column
+    parts: tuple[str, ...]
+    """The path's keys, without the ``^``."""
+    from_parent: bool
+    strict: bool
+    """A primary-key or version column: a misfit value fails the read."""
+
+
+@dataclass(frozen=True)
+class _TablePlan:
+    """What building a row of one table needs, worked out once per table and read."""
+
+    columns: tuple[_ColumnPlan, ...]
+    read_tree: _ReadTree
+
+    @classmethod
+    def of(cls, table: Table) -> _TablePlan:
+        strict = {*table.primary_key, table.version_column}
+        columns = tuple(
+            _ColumnPlan(
+                c,
+                tuple(c.source.lstrip("^").split(".")),
+                c.source.startswith("^"),
+                c.name in strict,
+            )
+            for c in table.columns
+        )
+        return cls(columns, _read_tree(table))
+
+
+def _read_tree(table: Table) -> _ReadTree:
+    tree: _ReadTree = {}
+    own_paths = [c.source for c in table.columns if not c.source.startswith("^")]
+    for path in (*own_paths, *table.child_lists):
+        *parents, leaf = path.split(".")
+        node: _ReadTree | None = tree
+        for part in parents:
+            if part in node and node[part] is None:
+                node = None  # an enclosing object is already taken whole
+                break
+            node = node.setdefault(part, {})
+        if node is not None:
+            node[leaf] = None
+    return tree
+
+
+def _unread(record: Mapping[str, Any], tree: _ReadTree) -> dict[str, Any]:
+    """``record`` without what ``tree`` reads; objects left empty are dropped, nothing is mutated."""
+    rest: dict[str, Any] = {}
+    for key, value in record.items():
+        if key not in tree:
+            rest[key] = value
+            continue
+        below = tree[key]
+        if below is None:
+            continue
+        if isinstance(value, (dict, Mapping)):
+            value = _unread(value, below)
+            if not value:
+                continue
+        # A non-object where the columns expect one: they read NULL, and the value stays here.
+        rest[key] = value
+    return rest
+
+
+def _place(extra: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
+    """Put ``value`` at the path ``parts`` of ``extra``, creating the objects on the way."""
+    *parents, leaf = parts
+    node = extra
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
 def lookup(record: Mapping[str, Any], path: str, parent: Mapping[str, Any] | None = None) -> Any:
     """Resolve a dotted path; ``^`` reads the parent record. Missing keys give ``None``."""
     if path.startswith("^"):
         if parent is None:
             raise RecordShapeError(f"path {path!r} needs a parent record")
         record, path = parent, path[1:]
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
+    return _resolve(record, path.split("."))
+
+
+def _resolve(record: Any, parts: Iterable[str]) -> Any:
+    value = record
+    for part in parts:
+        # dict first: records are JSON-decoded dicts, and the Mapping ABC check is slow per value.
+        if not isinstance(value, (dict, Mapping)):
             return None
         value = value.get(part)
     return value
@@ -62,8 +171,18 @@ class RowBuilder:
 
     def __init__(self, method: str = "") -> None:
         self.method = method
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        self._plans: dict[int, tuple[Table, _TablePlan]] = {}
+
+    def _plan(self, table: Table) -> _TablePlan:
+        # Keyed by identity: hashing a table hashes every column, on every row.
+        held = self._plans.get(id(table))
+        if held is None or held[0] is not table:
+            held = (table, _TablePlan.of(table))
+            with self._lock:
+                self._plans[id(table)] = held
+        return held[1]
 
     def row(
         self,
@@ -75,12 +194,36 @@ class RowBuilder:
     ) -> dict[str, Any]:
         if not isinstance(record, Mapping):
             raise self._error(table, f"record is {type(record).__name__}, not an object", log_id)
-        row = {
-            c.name: self._coerce(lookup(record, c.source, parent), c, table, log_id) for c in table.columns
-        }
+        plan = self._plan(table)
+        extra = _unread(record, plan.read_tree)
+        row: dict[str, Any] = {}
+        for step in plan.columns:
+            column = step.column
+            if step.from_parent:
+                if parent is None:
+                    raise RecordShapeError(f"path {column.source!r} needs a parent record")
+                value = _resolve(parent, step.parts)
+            else:
+                value = _resolve(record, step.parts)
+            try:
+                row[column.name] = self._coerce(value, column, table)
+            except _Misfit as misfit:
+                if step.strict:
+                    raise self._error(table, f"column {column.name!r} {misfit.detail}", log_id) from None
+                row[column.name] = None
+                if not step.from_parent:  # a parent's value is the parent row's to keep
+                    _place(extra, step.parts, value)
+                self._warn_once(
+                    table,
+                    column.source,
+                    "%s: table %r field %r %s; landing it in _extra with the column NULL "
+                    "(warned once per column per read)",
+                    misfit.detail,
+                )
         missing = [k for k in table.primary_key if row[k] in (None, "")]
         if missing:
             raise self._error(table, f"record without primary key {missing}", log_id)
+        row[EXTRA_COLUMN.name] = self._repair_nested(extra, EXTRA_COLUMN, table) if extra else None
         return row
 
     def nested(
@@ -96,7 +239,8 @@ class RowBuilder:
     def _error(self, table: Table, detail: str, log_id: str) -> RecordShapeError:
         return RecordShapeError(f"table {table.name!r}: {detail}", method=self.method, log_id=log_id)
 
-    def _coerce(self, value: Any, column: Column, table: Table, log_id: str) -> Any:
+    def _coerce(self, value: Any, column: Column, table: Table) -> Any:
+        """``value`` as the column's type; raises :class:`_Misfit` when the type cannot hold it."""
         if value is None:
             return None
         kind = column.type
@@ -116,9 +260,7 @@ class RowBuilder:
             if number is not None:
                 if INT64_MIN <= number <= INT64_MAX:
                     return number
-                raise self._error(
-                    table, f"column {column.name!r} (int) got an integer outside signed 64 bits", log_id
-                )
+                raise _Misfit("(int) got an integer outside signed 64 bits")
         elif kind == "str":
             if isinstance(value, str):
                 return self._repair(value, column, table)
@@ -129,27 +271,28 @@ class RowBuilder:
                 return value
             if value in (0, 1, "0", "1", "true", "false"):
                 return value in (1, "1", "true")
-        raise self._error(
-            table, f"column {column.name!r} ({kind}) cannot hold {type(value).__name__} value", log_id
-        )
+        raise _Misfit(f"({kind}) cannot hold {type(value).__name__} value")
 
     def _repair(self, value: str, column: Column, table: Table) -> str:
         repaired = _repair_text(value)
         if repaired is None:
             return value
-        key = (table.name, column.name)
+        self._warn_once(
+            table,
+            column.name,
+            "%s: table %r column %r holds NUL characters or lone surrogates, which no database "
+            "stores; landing them without NULs and with U+FFFD (warned once per column per read)",
+        )
+        return repaired
+
+    def _warn_once(self, table: Table, field: str, message: str, *args: Any) -> None:
+        """Log ``message`` (formatted with method, table, field, ``args``) once per message and field."""
+        key = (message, table.name, field)
         with self._lock:
             first = key not in self._warned
             self._warned.add(key)
         if first:
-            log.warning(
-                "%s: table %r column %r holds NUL characters or lone surrogates, which no database "
-                "stores; landing them without NULs and with U+FFFD (warned once per column per read)",
-                self.method or "records",
-                table.name,
-                column.name,
-            )
-        return repaired
+            log.warning(message, self.method or "records", table.name, field, *args)
 
     def _repair_nested(self, value: Any, column: Column, table: Table) -> Any:
         if isinstance(value, str):

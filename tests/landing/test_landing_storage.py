@@ -38,6 +38,7 @@ def rows(n: int, offset: int = 0) -> list[dict]:
             "buyer": f"买家{i} 🛒",
             "paid": i % 2 == 0,
             "detail": {"sku": [i, 2**63 - 1], "名": None} if i % 3 else None,
+            "_extra": {"新字段": {"n": i}} if i % 2 else None,
         }
         for i in range(n)
     ]
@@ -100,7 +101,7 @@ class TestJsonLines:
             text = gzip.decompress(fh.read()).decode()
         assert text == (
             '{"order_id":9007199254740993,"update_time":1,"buyer":null,"paid":null,'
-            '"detail":{"a":"值","b":1}}\n'
+            '"detail":{"a":"值","b":1},"_extra":null}\n'
         )
 
     def test_manifest_contents(self, memory_base):
@@ -118,6 +119,7 @@ class TestJsonLines:
                 {"name": "buyer", "type": "str"},
                 {"name": "paid", "type": "bool"},
                 {"name": "detail", "type": "json"},
+                {"name": "_extra", "type": "json"},
             ],
             "primary_key": ["order_id"],
             "version_column": "update_time",
@@ -231,17 +233,17 @@ class TestParquet:
         schema = tables[0].schema
         assert schema.field("order_id").type == pa.int64()
         assert schema.field("paid").type == pa.bool_()
-        assert schema.field("detail").type == pa.string()
+        assert schema.field("detail").type == schema.field("_extra").type == pa.string()
         got = [row for t in tables for row in t.to_pylist()]
-        want = [
-            {
-                **r,
-                "detail": None
-                if r["detail"] is None
-                else json.dumps(r["detail"], sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-            }
-            for r in data
-        ]
+
+        def text(value):
+            return (
+                None
+                if value is None
+                else json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            )
+
+        want = [{**r, "detail": text(r["detail"]), "_extra": text(r["_extra"])} for r in data]
         assert got == want
         assert got[0]["order_id"] == 2**62  # exact int64
 

@@ -7,6 +7,7 @@ case proves its fault was served.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -294,8 +295,21 @@ CASES = [
     Case(
         "order_id an object", orders_fault(edit_first_record(setter("order_id", {"id": 1}))), RecordShapeError
     ),
-    Case("int above 2^63", orders_fault(edit_first_record(setter("shop_id", 2**63))), DouyinRecordError),
-    Case("int a float", orders_fault(edit_first_record(setter("order_amount", 990.0))), DouyinRecordError),
+    # A non-key value its column cannot hold lands in _extra (issue 9: a type change in the API's data
+    # does not break a load); these two expected DouyinRecordError before. Keys still fail loudly.
+    Case("int above 2^63", orders_fault(edit_first_record(setter("shop_id", 2**63))), None),
+    Case("int a float", orders_fault(edit_first_record(setter("order_amount", 990.0))), None),
+    Case(
+        "sub-order id a float",
+        orders_fault(edit_first_record(lambda r: r["sku_order_list"][0].update(order_id=6.9e18))),
+        RecordShapeError,
+    ),
+    Case(
+        "settle row key an object",
+        settle_fault(edit_first_record(setter("order_id", {"id": "1"}), "data")),
+        RecordShapeError,
+        "settlements",
+    ),
     Case(
         "sku_order_list a string",
         orders_fault(edit_first_record(setter("sku_order_list", "[]"))),
@@ -430,6 +444,22 @@ def test_errors_name_the_log_id_and_never_a_value(sqlite_hook):
     assert error.log_id.startswith("2026120200000") and error.log_id in str(error)
     assert "orders" in str(error) and "order_id" in str(error) and "float" in str(error)
     assert "4.0000000000000077e+18" not in str(error) and "4000000000000007" not in str(error)
+
+
+def test_a_type_change_lands_in_extra_with_one_warning_naming_table_field_and_method(sql_hook, caplog):
+    """Every order's ``order_amount`` turns into text: the load still lands every order exactly,
+    each row holds the sent value in ``_extra`` with the column NULL, and one warning names it."""
+    fault = Fault("order.searchList", every_record(setter("order_amount", "9.90元")))
+    with caplog.at_level(logging.WARNING), FakeGateway(orders=some_orders(), fault=fault) as gateway:
+        assert land(gateway, sql_hook, "orders") is None
+    assert landed(sql_hook, "orders", "order_id, update_time") == truth(gateway, "orders")
+    rows = sql_hook.get_records("SELECT order_id, order_amount, _extra FROM t_orders")
+    assert {r[0]: (r[1], json.loads(r[2])) for r in rows} == {
+        o["order_id"]: (None, {"order_amount": "9.90元"}) for o in gateway.orders
+    }
+    warnings = [r.getMessage() for r in caplog.records if "_extra" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "'orders'" in warnings[0] and "'order_amount'" in warnings[0] and "order.searchList" in warnings[0]
 
 
 def test_repaired_strings_warn_once_per_column(sqlite_hook, caplog):
