@@ -48,8 +48,11 @@ class RecordShapeError(DouyinRecordError):
     """An API record does not fit its declared table."""
 
 
-class _Misfit(Exception):
-    """A value that its column's type cannot hold; ``detail`` says why without showing the value."""
+class _Misfit(DouyinRecordError):
+    """A value that its column's type cannot hold; ``detail`` says why without showing the value.
+
+    Caught inside the row builder (a key or version column turns it into a :class:`RecordShapeError`,
+    any other column into ``_extra``); a DouyinError like everything else the provider raises."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
