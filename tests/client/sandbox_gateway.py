@@ -2,7 +2,7 @@
 
 The client and the sandbox read one controllable clock (the client signs with it, the sandbox
 checks timestamps and token lifetimes with it), so a test lives through days of token life in
-no time. Every request a client built here sends is recorded as the gateway received it.
+no time. Every request that a client built here sent and got an answer to is recorded.
 """
 
 from __future__ import annotations

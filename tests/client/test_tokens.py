@@ -166,7 +166,7 @@ def test_refresh_inside_the_window_rotates_and_persists_both_tokens_in_one_save(
 def test_a_pair_the_gateway_declines_to_rotate_is_not_refreshed_per_call(
     gateway: SandboxGateway, clock: FakeClock
 ) -> None:
-    gateway.server.set_faults(rotation_window=60.0)  # it rotates only in the last minute; our margin is 5
+    gateway.server.set_faults(rotation_window=60.0)  # rotates only in the last minute; our margin: 5 min
     tokens = manager(gateway, clock)
     first = tokens.access_token()
     clock.advance(7 * DAY - 200)
