@@ -1,7 +1,8 @@
 """The sandbox core: gateway protocol checks (§1, §3), fault decisions and the control API.
 
 Two clocks: data handlers get ``now`` from the business clock (``Engine.clock``, movable,
-see ``clock.py``); the timestamp-skew check, the QPS window and tokens use wall time.
+see ``clock.py``); the timestamp-skew check, the QPS window and tokens use the wall clock
+(``time.time`` unless a test injects its own, to live through token lifetimes of days).
 
 It is transport-free: the HTTP layer hands it a parsed request and performs what it
 returns (a reply, a delay, an HTTP 502 or a connection reset), so every behaviour can be
@@ -16,7 +17,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -45,8 +46,10 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
 class Engine:
     """Shops, tokens, faults and statistics of one sandbox server."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, wall_clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.wall_clock = wall_clock
+        """Epoch seconds for the 600 s timestamp check, the QPS window and token and auth-code lifetimes."""
         self.faults: FaultConfig = config.faults
         began = time.time()
         self.business_clock = BusinessClock(config.now)
@@ -65,7 +68,7 @@ class Engine:
             for no, sid in enumerate(shop_ids(config.shops))
         ]
         self.shop_by_id = {s.shop_id: s for s in self.shops}
-        self.tokens = TokenStore(config.seed, self.faults)
+        self.tokens = TokenStore(config.seed, self.faults, wall_clock)
         self.data_lock = threading.RLock()
         self.injector = FaultInjector(self.faults, config.seed * 7919 + 1)
         self._mutate_rng = random.Random(config.seed * 104729 + 3)
@@ -78,11 +81,6 @@ class Engine:
     def clock(self) -> float:
         """Business time: what data handlers, mutations and the truth see as now."""
         return self.business_clock.now()
-
-    @staticmethod
-    def wall_clock() -> float:
-        """Real time: the 600 s timestamp check, the QPS window and token lifetimes."""
-        return time.time()
 
     # ----------------------------------------------------------------- helpers
     def _log_id(self) -> str:

@@ -4,6 +4,7 @@
   names as keyword arguments (e.g. ``orders=200, qps_limit=5``); it returns a started
   ``SandboxServer``. Every server it made is stopped at the end of the test. ``now=<epoch>``
   starts the business clock there; ``server.set_clock(advance_s=...)`` moves it on.
+  ``wall_clock=<callable>`` replaces real time for token lifetimes and the timestamp check.
 * ``douyin_sandbox`` — a function-scoped default shop (500 orders, seed 7, no faults).
   Function scope keeps tests independent: faults, tokens and mutations never leak.
 
@@ -13,6 +14,7 @@ plugins on every run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +31,8 @@ def douyin_sandbox_factory() -> Iterator[Callable[..., SandboxServer]]:
 
     started: list[SandboxServer] = []
 
-    def make(**kwargs: Any) -> SandboxServer:
-        server = SandboxServer(SandboxConfig.from_kwargs(**kwargs)).start()
+    def make(*, wall_clock: Callable[[], float] = time.time, **kwargs: Any) -> SandboxServer:
+        server = SandboxServer(SandboxConfig.from_kwargs(**kwargs), wall_clock=wall_clock).start()
         started.append(server)
         return server
 

@@ -159,11 +159,21 @@ class SandboxServer:
     The Python conveniences call the same control dispatcher as the HTTP control API.
     """
 
-    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``wall_clock`` drives token lifetimes and the timestamp check; a test that signs with its own
+        clock passes the same one here to live through days of token life in no time."""
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the sandbox only listens on loopback")
         self.config = config or SandboxConfig()
         self._host, self._port = host, port
+        self._wall_clock = wall_clock
         self.engine: Engine | None = None
         self.open_platform: OpenPlatform | None = None
         self._httpd: _HTTPServer | None = None
@@ -177,7 +187,7 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         """Generate the data set, bind the port and serve in a daemon thread."""
         if self._httpd is None:
-            engine = self.engine = Engine(self.config)
+            engine = self.engine = Engine(self.config, wall_clock=self._wall_clock)
             # Its data follows the business clock; tokens, like the shop's, live on the wall clock the
             # client stores expiries by.
             self.open_platform = OpenPlatform(self.config, clock=engine.clock, wall_clock=engine.wall_clock)

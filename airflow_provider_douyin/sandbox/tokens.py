@@ -9,6 +9,7 @@ import random
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,10 +47,11 @@ class Grant:
 
 
 class TokenStore:
-    """All grants of a server, indexed by both token strings."""
+    """All grants of a server, indexed by both token strings; lifetimes run on ``clock``."""
 
-    def __init__(self, seed: int, faults: FaultConfig) -> None:
+    def __init__(self, seed: int, faults: FaultConfig, clock: Callable[[], float] = time.time) -> None:
         self._faults = faults
+        self._clock = clock
         self._rng = random.Random(seed ^ secrets.randbits(64))
         self._lock = threading.Lock()
         self._by_access: dict[str, Grant] = {}
@@ -101,7 +103,7 @@ class TokenStore:
         """An authorization code for ``authorization_code`` grants, valid ``auth_code_ttl``."""
         with self._lock:
             code = self._token("")
-            self._codes[code] = (shop_id, time.time() + self._faults.auth_code_ttl)
+            self._codes[code] = (shop_id, self._clock() + self._faults.auth_code_ttl)
             return code
 
     def redeem_code(self, code: str, now: float) -> int:
@@ -151,7 +153,7 @@ class TokenStore:
         try:
             time.sleep(self._faults.refresh_hold_ms / 1000.0)
             with self._lock:
-                return self._rotate(grant, time.time())
+                return self._rotate(grant, self._clock())
         finally:
             with self._lock:
                 self._in_flight.discard(family)

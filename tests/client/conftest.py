@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from airflow_provider_douyin.client import DoudianShopClient, RetryPolicy
+from airflow_provider_douyin.sandbox import SandboxServer
 
-from .fakes import APP_KEY, APP_SECRET, BASE_URL, SHOP_ID, FakeClock, FakeGateway
+from .fakes import APP_KEY, APP_SECRET, SHOP_ID, FakeClock
+from .sandbox_gateway import SandboxGateway
 
 NO_WAIT = RetryPolicy(max_attempts=3, initial=0.0, maximum=0.0)
 
@@ -19,15 +20,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def gateway(clock: FakeClock) -> FakeGateway:
-    return FakeGateway(clock)
-
-
-@pytest.fixture
-def mocked_gateway(requests_mock: Any, gateway: FakeGateway) -> FakeGateway:
-    """The fake gateway answering every POST to the production base URL."""
-    requests_mock.post(re.compile(re.escape(BASE_URL) + "/"), json=gateway.mock_callback)
-    return gateway
+def gateway(
+    douyin_sandbox_factory: Callable[..., SandboxServer], clock: FakeClock
+) -> Iterator[SandboxGateway]:
+    """The sandbox gateway on the tests' clock (token rules as Doudian's; no QPS limit, no faults)."""
+    sandbox = SandboxGateway(douyin_sandbox_factory(orders=20, wall_clock=clock), clock)
+    yield sandbox
+    sandbox.close()
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 from airflow_provider_douyin.client import DoudianShopClient
 from airflow_provider_douyin.client.config import ConfigError, ShopConfig
 
-from .fakes import APP_KEY, APP_SECRET, BASE_URL, SHOP_ID, FakeGateway
+from .fakes import APP_KEY, APP_SECRET, BASE_URL, SHOP_ID
+from .sandbox_gateway import SandboxGateway
 
 
 def test_spellings_are_normalised_once_and_the_config_cannot_change() -> None:
@@ -52,15 +53,13 @@ def test_errors_name_the_field_in_the_callers_terms() -> None:
     assert info.value.field == "qps"
 
 
-def test_token_calls_never_loop_back_through_the_clients_public_methods(
-    mocked_gateway: FakeGateway, make_client: Any
-) -> None:
+def test_token_calls_never_loop_back_through_the_clients_public_methods(gateway: SandboxGateway) -> None:
     """The token manager gets a narrow token-call function, not the client: nothing re-enters request()."""
-    client = make_client()
+    client = gateway.client()
 
     def no_reentry(*_args: Any) -> Any:
         raise AssertionError("the token manager called back into the client")
 
     client.request = client.call = no_reentry
     assert client.tokens.access_token()
-    assert [method for method, _ in mocked_gateway.calls] == ["token.create"]
+    assert [method for method, _ in gateway.calls] == ["token.create"]

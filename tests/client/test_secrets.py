@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -16,7 +17,8 @@ import requests
 
 from airflow_provider_douyin.client import DouyinError, InMemoryTokenStore
 
-from .fakes import APP_SECRET, BASE_URL, FakeGateway, envelope, stored_pair
+from .fakes import APP_SECRET, envelope, stored_pair
+from .sandbox_gateway import PROBE, SandboxGateway
 
 FORMATTER = logging.Formatter("%(name)s %(levelname)s %(message)s")
 
@@ -33,41 +35,49 @@ def record_texts(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def test_representative_calls_leak_no_secret(
     requests_mock: Any,
-    mocked_gateway: FakeGateway,
-    make_client: Any,
+    gateway: SandboxGateway,
     clock: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def connection_dropped(request: Any, context: Any) -> Any:
         raise requests.ConnectionError(f"Max retries exceeded with url: {request.path_url} (Caused by reset)")
 
-    requests_mock.post(f"{BASE_URL}/order/dropped", json=connection_dropped)
-    requests_mock.post(f"{BASE_URL}/order/html", status_code=502, text="<html>502 Bad Gateway</html>")
+    requests_mock.real_http = True  # everything but the dropped connection reaches the sandbox
+    requests_mock.post(f"{gateway.server.url}/order/dropped", json=connection_dropped)
     caplog.set_level(logging.DEBUG)
     masked: list[str] = []
-    client = make_client(secret_masker=masked.append)
+    store = InMemoryTokenStore()
+    client = gateway.client(secret_masker=masked.append, token_store=store)
     failures: list[str] = []
 
-    client.call("order.searchList", {"page": 0, "size": 20, "update_time_start": 1699990000})
-    mocked_gateway.access[client.tokens.access_token()] = clock.now - 1  # forces 40003 -> refresh -> retry
-    client.call("order.orderDetail", {"shop_order_id": "6920000000000000001"})
+    client.call(*PROBE)
+    # The gateway expires the pair while the store believes it has a day left: 40003 -> refresh -> retry.
+    store.save(replace(store.load(), access_expires_at=clock.now + 8 * 86400))
+    clock.advance(7 * 86400 + 1)
+    client.call("product.detail", {"product_id": str(gateway.server.truth("products")[0]["product_id"])})
+    assert [method for method, _ in gateway.calls][-2:] == ["token.refresh", "product.detail"]
     client.tokens.refresh(force=True)
-    for method in ("order.dropped", "order.html"):
-        with pytest.raises(DouyinError) as info:
-            client.call(method)
-        failures += [str(info.value), repr(info.value)]
-    current = client.tokens.refresh()
-    mocked_gateway.refresh.clear()  # the gateway forgets the refresh token: re-authorization needed
-    clock.advance(8 * 86400)
-    code_mode = make_client(auth_mode="code", token_store=InMemoryTokenStore(current))
     with pytest.raises(DouyinError) as info:
-        code_mode.call("order.searchList", {"page": 0, "size": 1})
+        client.call("order.dropped")
+    failures += [str(info.value), repr(info.value)]
+    gateway.server.set_faults(http502_rate=1.0)  # nginx answers with an HTML page
+    with pytest.raises(DouyinError) as info:
+        client.call(*PROBE)
+    failures += [str(info.value), repr(info.value)]
+    gateway.server.set_faults(http502_rate=0.0)
+    current = client.tokens.refresh()
+    clock.advance(8 * 86400)
+    # Another worker rotates after expiry and never saves: the stored refresh token is dead.
+    client.call("token.refresh", {"grant_type": "refresh_token", "refresh_token": current.refresh_token})
+    code_mode = gateway.client(auth_mode="code", token_store=InMemoryTokenStore(current))
+    with pytest.raises(DouyinError) as info:
+        code_mode.call(*PROBE)
     failures += [str(info.value), repr(info.value)]
 
-    secrets = {APP_SECRET, *mocked_gateway.issued}
+    secrets = {APP_SECRET, *gateway.issued}
     assert len(secrets) >= 5
     texts = record_texts(caplog) + failures + [repr(client), repr(code_mode), str(code_mode.tokens.refresh)]
-    assert any("order.searchList" in text for text in texts)  # the scan does see the logs
+    assert any(PROBE[0] in text for text in texts)  # the scan does see the logs
     assert leaked(secrets, texts) == []
     assert secrets <= set(masked)  # ...and every secret went to the masker
 

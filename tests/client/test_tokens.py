@@ -1,9 +1,13 @@
-"""Token lifecycle against a gateway with Doudian's refresh rules (§2.4): create, rotate, races, re-auth."""
+"""Token lifecycle against the sandbox gateway's Doudian refresh rules: create, rotate, races, re-auth.
+
+The sandbox and the token manager share one controllable clock, so days of token life pass at once.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,7 +23,8 @@ from airflow_provider_douyin.client import (
 )
 from airflow_provider_douyin.client.tokens import REFUSAL_BACKOFF
 
-from .fakes import DAY, SHOP_ID, T0, FakeClock, FakeGateway, envelope, stored_pair
+from .fakes import DAY, T0, FakeClock, envelope, stored_pair
+from .sandbox_gateway import SHOP_ID, SandboxGateway
 
 CREATE_PARAMS = {"code": "", "grant_type": "authorization_self", "shop_id": SHOP_ID}
 
@@ -36,10 +41,10 @@ class RecordingStore(InMemoryTokenStore):
         self.saved.set()
 
 
-def manager(gateway: FakeGateway, clock: FakeClock, store: Any = None, **overrides: Any) -> TokenManager:
+def manager(gateway: SandboxGateway, clock: FakeClock, store: Any = None, **overrides: Any) -> TokenManager:
     kwargs: dict[str, Any] = {
         "store": store if store is not None else InMemoryTokenStore(),
-        "token_call": gateway.token_call,
+        "token_call": gateway.token_call(),
         "shop_id": SHOP_ID,
         "clock": clock,
         "sleep": clock.sleep,
@@ -48,11 +53,11 @@ def manager(gateway: FakeGateway, clock: FakeClock, store: Any = None, **overrid
     return TokenManager(**kwargs)
 
 
-def methods(gateway: FakeGateway) -> list[str]:
+def methods(gateway: SandboxGateway) -> list[str]:
     return [method for method, _ in gateway.calls]
 
 
-def test_self_grant_creates_and_stores_a_pair(gateway: FakeGateway, clock: FakeClock) -> None:
+def test_self_grant_creates_and_stores_a_pair(gateway: SandboxGateway, clock: FakeClock) -> None:
     store = RecordingStore()
     tokens = manager(gateway, clock, store)
 
@@ -72,13 +77,13 @@ def test_self_grant_creates_and_stores_a_pair(gateway: FakeGateway, clock: FakeC
     assert len(gateway.calls) == 1 and len(store.saves) == 1
 
 
-def test_stored_pair_is_used_without_calling_the_api(gateway: FakeGateway, clock: FakeClock) -> None:
+def test_stored_pair_is_used_without_calling_the_api(gateway: SandboxGateway, clock: FakeClock) -> None:
     pair = stored_pair()
     assert manager(gateway, clock, InMemoryTokenStore(pair)).access_token() == pair.access_token
     assert gateway.calls == []
 
 
-def test_data_path_refreshes_only_inside_the_expiry_margin(gateway: FakeGateway, clock: FakeClock) -> None:
+def test_data_path_refreshes_only_inside_the_expiry_margin(gateway: SandboxGateway, clock: FakeClock) -> None:
     tokens = manager(gateway, clock)
     first = tokens.access_token()
     clock.advance(7 * DAY - 301)
@@ -90,8 +95,10 @@ def test_data_path_refreshes_only_inside_the_expiry_margin(gateway: FakeGateway,
     assert methods(gateway) == ["token.create", "token.refresh"]
 
 
-def test_compressed_lifetimes_use_ten_percent_of_the_lifetime_as_margin(clock: FakeClock) -> None:
-    gateway = FakeGateway(clock, access_ttl=60.0)
+def test_compressed_lifetimes_use_ten_percent_of_the_lifetime_as_margin(
+    gateway: SandboxGateway, clock: FakeClock
+) -> None:
+    gateway.server.set_faults(access_ttl=60.0)
     tokens = manager(gateway, clock)
     first = tokens.access_token()
     for _ in range(5):  # 53 s into a 60 s lifetime: a 300 s margin would refresh on every call
@@ -104,7 +111,7 @@ def test_compressed_lifetimes_use_ten_percent_of_the_lifetime_as_margin(clock: F
 
 
 def test_refresh_outside_the_rotation_window_does_not_call_the_api(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     tokens = manager(gateway, clock)
     created = tokens.refresh()
@@ -114,7 +121,7 @@ def test_refresh_outside_the_rotation_window_does_not_call_the_api(
 
 
 def test_early_forced_refresh_gets_the_same_pair_and_keeps_its_expiries(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     store = RecordingStore()
     tokens = manager(gateway, clock, store)
@@ -133,7 +140,7 @@ def test_early_forced_refresh_gets_the_same_pair_and_keeps_its_expiries(
 
 
 def test_refresh_inside_the_window_rotates_and_persists_both_tokens_in_one_save(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     store = RecordingStore()
     tokens = manager(gateway, clock, store)
@@ -157,22 +164,23 @@ def test_refresh_inside_the_window_rotates_and_persists_both_tokens_in_one_save(
 
 
 def test_a_pair_the_gateway_declines_to_rotate_is_not_refreshed_per_call(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
-    gateway.GRACE = 60.0  # the gateway rotates only in the last minute; our margin is 5 minutes
+    gateway.server.set_faults(rotation_window=60.0)  # rotates only in the last minute; our margin: 5 min
     tokens = manager(gateway, clock)
     first = tokens.access_token()
     clock.advance(7 * DAY - 200)
     for _ in range(5):
         assert tokens.access_token() == first
     assert methods(gateway) == ["token.create", "token.refresh"]
+    assert gateway.refreshes()["case1"] == 1  # declined: the same pair came back
     clock.advance(200)  # now actually expired
     assert tokens.access_token() != first
     assert methods(gateway) == ["token.create", "token.refresh", "token.refresh"]
 
 
 def test_locally_expired_refresh_token_needs_reauthorization_without_an_api_call(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     pair = stored_pair(T0 - 15 * DAY)
     tokens = manager(
@@ -189,7 +197,7 @@ def test_locally_expired_refresh_token_needs_reauthorization_without_an_api_call
 
 
 def test_refresh_token_rejected_by_the_gateway_needs_reauthorization(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     pair = stored_pair(T0 - 8 * DAY)  # access expired, refresh token alive locally but unknown to the gateway
     tokens = manager(gateway, clock, InMemoryTokenStore(pair), auth_mode="code")
@@ -203,7 +211,7 @@ def test_refresh_token_rejected_by_the_gateway_needs_reauthorization(
 
 
 def test_self_use_app_recovers_a_dead_refresh_token_with_token_create(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     store = InMemoryTokenStore(stored_pair(T0 - 15 * DAY))
     token = manager(gateway, clock, store).access_token()
@@ -212,10 +220,9 @@ def test_self_use_app_recovers_a_dead_refresh_token_with_token_create(
 
 
 def test_tool_app_bootstraps_an_empty_store_from_the_configured_refresh_token(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
-    bootstrap = stored_pair(suffix="boot")
-    gateway.register(bootstrap)
+    bootstrap = gateway.grant()  # what the bootstrap tool got from the gateway
     masked: list[str] = []
     store = InMemoryTokenStore()
     tokens = manager(
@@ -237,7 +244,7 @@ def test_tool_app_bootstraps_an_empty_store_from_the_configured_refresh_token(
 
 
 def test_tool_app_with_empty_store_and_no_bootstrap_token_needs_reauthorization(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     with pytest.raises(DouyinReauthorizationRequired, match="token store is empty"):
         manager(gateway, clock, auth_mode="code").access_token()
@@ -245,7 +252,7 @@ def test_tool_app_with_empty_store_and_no_bootstrap_token_needs_reauthorization(
 
 
 def test_a_rotation_by_another_worker_is_adopted_from_the_store(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     store = InMemoryTokenStore(stored_pair())
     tokens = manager(gateway, clock, store)
@@ -258,7 +265,7 @@ def test_a_rotation_by_another_worker_is_adopted_from_the_store(
 
 
 def test_invalidate_adopts_a_newer_stored_token_without_refreshing(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     store = InMemoryTokenStore(stored_pair())
     tokens = manager(gateway, clock, store)
@@ -269,31 +276,36 @@ def test_invalidate_adopts_a_newer_stored_token_without_refreshing(
 
 
 def test_invalidate_refreshes_once_when_the_store_still_holds_the_failed_token(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
-    pair = stored_pair()
-    gateway.register(pair)
-    gateway.access[pair.access_token] = clock.now - 1  # the gateway considers it expired
+    # The gateway expired it a second ago; the store believes it has a day left.
+    pair = replace(gateway.grant(age=7 * DAY + 1), access_expires_at=clock.now + DAY)
+    assert not gateway.accepts(pair.access_token)
     tokens = manager(gateway, clock, InMemoryTokenStore(pair))
     fresh = tokens.invalidate(tokens.access_token())
     assert fresh != pair.access_token
     assert methods(gateway) == ["token.refresh"]
+    assert gateway.accepts(fresh)
 
 
-def test_concurrent_refresh_by_two_workers_ends_with_one_newest_pair(clock: FakeClock) -> None:
+def test_concurrent_refresh_by_two_workers_ends_with_one_newest_pair(
+    gateway: SandboxGateway, clock: FakeClock
+) -> None:
     """Two workers (own managers and locks) share one store; the gateway refuses the second with 31012."""
-    gateway = FakeGateway(clock)
-    old = stored_pair()
-    gateway.register(old)
+    old = gateway.grant()
     store = RecordingStore(old)
     clock.advance(7 * DAY - 1800)  # inside the rotation window
-    first_in_flight = threading.Event()
+    # The gateway holds the first refresh in flight long enough for the second to arrive during it.
+    gateway.server.set_faults(refresh_hold_ms=1000)
 
-    def hold_first_refresh() -> None:
-        first_in_flight.set()
-        gateway.raced.wait(5)  # stay in flight until the other worker has been refused
+    def first_in_flight() -> bool:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if gateway.server.stats()["requests_by_method"].get("token.refresh"):
+                return True
+            time.sleep(0.005)
+        return False
 
-    gateway.while_refreshing = hold_first_refresh
     workers = [
         manager(gateway, clock, store, lock_key="worker-1"),
         # "sleep briefly" lasts until the first worker has saved, which keeps the test deterministic
@@ -307,17 +319,18 @@ def test_concurrent_refresh_by_two_workers_ends_with_one_newest_pair(clock: Fake
     first = threading.Thread(target=run, args=(0,))
     second = threading.Thread(target=run, args=(1,))
     first.start()
-    assert first_in_flight.wait(5)
+    assert first_in_flight()
     second.start()
     first.join(10)
     second.join(10)
 
-    assert gateway.races == 1 and gateway.rotations == 1
+    refreshes = gateway.refreshes()
+    assert (refreshes["concurrent"], refreshes["case2"] + refreshes["case3"]) == (1, 1)  # 1 race, 1 rotation
     assert methods(gateway) == ["token.refresh", "token.refresh"]
     assert results[0] == results[1] == store.load()
     assert results[0].access_token != old.access_token
     assert len(store.saves) == 1
-    assert gateway.access[results[0].access_token] > clock.now
+    assert gateway.accepts(results[0].access_token)
 
 
 def test_token_race_retries_are_bounded(clock: FakeClock) -> None:
@@ -353,15 +366,16 @@ def test_a_malformed_token_response_is_a_request_error_without_token_values(cloc
     assert "act.half-a-pair-77" not in str(info.value)
 
 
-def test_secret_masker_sees_created_and_loaded_tokens(gateway: FakeGateway, clock: FakeClock) -> None:
+def test_secret_masker_sees_created_and_loaded_tokens(gateway: SandboxGateway, clock: FakeClock) -> None:
     masked: list[str] = []
     pair = stored_pair()
     manager(gateway, clock, InMemoryTokenStore(pair), secret_masker=masked.append).access_token()
     assert {pair.access_token, pair.refresh_token} <= set(masked)
     masked.clear()
-    token = manager(gateway, clock, secret_masker=masked.append).access_token()
+    store = InMemoryTokenStore()
+    token = manager(gateway, clock, store, secret_masker=masked.append).access_token()
     assert methods(gateway) == ["token.create"]
-    assert {token, "rft.fake-refresh-001-4b7e"} <= set(masked)
+    assert {token, store.load().refresh_token} <= set(masked)
 
 
 def test_token_pair_json_round_trip_and_hidden_repr() -> None:
@@ -415,13 +429,13 @@ class KeyedStore:
         self._backend.save(pair)
 
 
-def test_refreshes_of_stores_with_the_same_key_are_serialised_in_process(clock: FakeClock) -> None:
+def test_refreshes_of_stores_with_the_same_key_are_serialised_in_process(
+    gateway: SandboxGateway, clock: FakeClock
+) -> None:
     """Two hooks in one process build separate stores for one Variable: one refresh reaches the gateway."""
-    gateway = FakeGateway(clock)
-    backend = InMemoryTokenStore(stored_pair())
-    gateway.register(backend.load())
+    backend = InMemoryTokenStore(gateway.grant())
     clock.advance(7 * DAY - 1800)
-    gateway.while_refreshing = lambda: time.sleep(0.05)
+    gateway.server.set_faults(refresh_hold_ms=50)  # each refresh stays in flight for 50 ms
     workers = [manager(gateway, clock, KeyedStore("douyin_token__shop_a", backend)) for _ in range(2)]
     threads = [threading.Thread(target=worker.refresh) for worker in workers]
     for thread in threads:
@@ -429,16 +443,15 @@ def test_refreshes_of_stores_with_the_same_key_are_serialised_in_process(clock: 
     for thread in threads:
         thread.join()
     assert methods(gateway) == ["token.refresh"]
-    assert gateway.races == 0
+    assert gateway.refreshes()["concurrent"] == 0
 
 
-def test_invalidate_does_not_adopt_an_expired_stored_pair(gateway: FakeGateway, clock: FakeClock) -> None:
+def test_invalidate_does_not_adopt_an_expired_stored_pair(gateway: SandboxGateway, clock: FakeClock) -> None:
     """A differing stored pair whose access token has expired is refreshed, not handed out."""
     store = InMemoryTokenStore(stored_pair())
     tokens = manager(gateway, clock, store)
     failed = tokens.access_token()
-    expired = stored_pair(clock.now - 7 * DAY - 1, suffix="expired")
-    gateway.register(expired)
+    expired = gateway.grant(age=7 * DAY + 1)
     store.save(expired)
 
     token = tokens.invalidate(failed)
@@ -451,13 +464,12 @@ def test_invalidate_does_not_adopt_an_expired_stored_pair(gateway: FakeGateway, 
 
 
 def test_a_refused_refresh_re_reads_the_store_and_adopts_the_other_workers_pair(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     """Tool app: another worker rotated after expiry (our refresh token died) and saves its pair late."""
     rotated_away = stored_pair(clock.now - 7 * DAY - 1)  # expired; unknown to the gateway by now
     store = InMemoryTokenStore(rotated_away)
-    winner = stored_pair(suffix="winner")
-    gateway.register(winner)
+    winner = gateway.grant()
 
     def winner_saves_during_backoff(seconds: float) -> None:
         clock.sleep(seconds)
@@ -471,12 +483,11 @@ def test_a_refused_refresh_re_reads_the_store_and_adopts_the_other_workers_pair(
 
 
 def test_a_refused_refresh_with_an_unexpired_newer_pair_refreshes_that_one(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     """The newer stored pair is expired too: its refresh token is used, still no re-authorization."""
     store = InMemoryTokenStore(stored_pair(clock.now - 7 * DAY - 1))
-    newer = stored_pair(clock.now - 7 * DAY, suffix="newer")  # expires exactly now
-    gateway.register(newer)
+    newer = gateway.grant(age=7 * DAY)  # expires exactly now
 
     def newer_saved(seconds: float) -> None:
         clock.sleep(seconds)
@@ -491,7 +502,7 @@ def test_a_refused_refresh_with_an_unexpired_newer_pair_refreshes_that_one(
 
 
 def test_reauthorization_only_when_the_newest_stored_refresh_token_is_refused(
-    gateway: FakeGateway, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
     pair = stored_pair(clock.now - 7 * DAY - 1)  # unknown to the gateway, and nobody saves a newer one
     store = InMemoryTokenStore(pair)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,7 +25,8 @@ from airflow_provider_douyin.client import (
 from airflow_provider_douyin.client.doudian import DoudianProtocol
 from airflow_provider_douyin.client.signing import sign_request
 
-from .fakes import APP_KEY, APP_SECRET, BASE_URL, FakeClock, envelope, stored_pair
+from .fakes import APP_KEY, APP_SECRET, BASE_URL, DAY, FakeClock, envelope, stored_pair
+from .sandbox_gateway import PROBE, SandboxGateway
 
 URL = f"{BASE_URL}/order/searchList"
 PARAMS = {"page": 3, "size": 50, "update_time_start": 1699990000}
@@ -278,21 +280,16 @@ def test_deeply_nested_json_is_a_response_shape_error(requests_mock: Any, clock:
 
 
 def test_rejected_token_is_refreshed_once_and_the_call_retried(
-    mocked_gateway: Any, make_client: Any, clock: FakeClock
+    gateway: SandboxGateway, clock: FakeClock
 ) -> None:
-    pair = stored_pair()
-    mocked_gateway.register(pair)
-    mocked_gateway.access[pair.access_token] = clock.now - 1  # the gateway expired it early
+    # The gateway expired the pair a second ago; the store believes it has a day left.
+    pair = replace(gateway.grant(age=7 * DAY + 1), access_expires_at=clock.now + DAY)
     store = InMemoryTokenStore(pair)
-    client = make_client(token_store=store)
+    client = gateway.client(token_store=store)
 
-    assert client.call("order.searchList", PARAMS) == {"method": "order.searchList"}
+    assert client.call(*PROBE)["total"] == len(gateway.server.truth("products"))
 
-    assert [method for method, _ in mocked_gateway.calls] == [
-        "order.searchList",
-        "token.refresh",
-        "order.searchList",
-    ]
+    assert [method for method, _ in gateway.calls] == [PROBE[0], "token.refresh", PROBE[0]]
     assert store.load().access_token not in (None, pair.access_token)
 
 

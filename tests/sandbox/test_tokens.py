@@ -204,3 +204,36 @@ def test_lost_refresh_reply_after_expiry_leaves_the_old_pair_dead(
         _refresh(Gateway(server), old["refresh_token"])
     assert server.stats()["refreshes"]["case3"] == 1
     assert error_of(_refresh(gw, old["refresh_token"])) == (50001, "dop.token-generate-failed:token-invalid")
+
+
+def test_an_injected_wall_clock_drives_the_timestamp_check_and_every_token_lifetime(
+    douyin_sandbox_factory: Callable[..., SandboxServer],
+) -> None:
+    """A test that signs with a simulated clock hands it to the sandbox; real time then plays no part."""
+    now = [1_700_000_000.0]
+    server = douyin_sandbox_factory(orders=20, wall_clock=lambda: now[0], refresh_hold_ms=0)
+    gw = Gateway(server)
+
+    def call(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return gw.call(method, params, timestamp=str(int(now[0])))
+
+    create = {"code": "", "grant_type": "authorization_self", "shop_id": str(SHOP_ID)}
+    assert error_of(gw.call("token.create", create)) == (
+        40003,
+        "isv.timestamp-invalid",
+    )  # signed at real time
+    pair = call("token.create", create)["data"]
+    assert pair["expires_in"] == 7 * 86400
+    code = server.issue_auth_code(SHOP_ID)
+    now[0] += 601
+    expired_code = call("token.create", {"code": code, "grant_type": "authorization_code"})
+    assert error_of(expired_code) == (50001, "dop.token-generate-failed:code-expired")
+    now[0] += 7 * 86400
+    gw.token = pair["access_token"]
+    assert error_of(call(*PROBE)) == (40003, "isv.access-token-expired")
+    gw.token = ""
+    new = call("token.refresh", {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]})[
+        "data"
+    ]
+    assert new["expires_in"] == 7 * 86400
+    assert server.stats()["refreshes"]["case3"] == 1
