@@ -1,4 +1,4 @@
-"""Doudian request signing (reference §1.5–1.7).
+"""Doudian request signing: the canonical param_json and the md5 / hmac-sha256 sign over it.
 
 The gateway recomputes the sign over the ``param_json`` it receives, so the client must serialise the
 business parameters in one canonical form and send exactly the string it signed. Any drift (key order,

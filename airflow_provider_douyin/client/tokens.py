@@ -36,7 +36,7 @@ from airflow_provider_douyin.client.redaction import get_logger
 log = get_logger(__name__)
 
 REFRESH_TTL = 14 * 86400.0
-"""Refresh-token lifetime; the API does not return it (§2.4)."""
+"""Refresh-token lifetime (14 days); the API does not return it."""
 
 REFUSAL_BACKOFF = (0.25, 0.5, 1.0, 2.0, 2.0)
 """Seconds between store re-reads after a refused refresh token, before re-authorization is concluded."""

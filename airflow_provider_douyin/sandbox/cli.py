@@ -21,7 +21,7 @@ from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_id
 from .server import SandboxServer
 
 EPILOG = f"""\
-credentials (the reference's example app, so its published sign vectors verify):
+credentials (Doudian's documented example app, so the published sign vectors verify):
   app_key    {SANDBOX_APP_KEY}
   app_secret {SANDBOX_APP_SECRET}
 shop ids: {shop_ids(3)[0]}, {shop_ids(3)[1]}, {shop_ids(3)[2]}, ... (one per --shops)

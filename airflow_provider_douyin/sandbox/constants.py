@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as _dt
 
 SANDBOX_APP_KEY = "3409409348479354011"
-"""The example app_key of the reference (§1.7), so the published sign vectors verify."""
+"""Doudian's documented example app_key, so the published sign vectors verify."""
 SANDBOX_APP_SECRET = "2ad2355c-01d0-11f8-91dc-05a8cd1054b1"
-"""The example app_secret of the reference (§1.7)."""
+"""Doudian's documented example app_secret."""
 
 FIRST_SHOP_ID = 1000001
 """Shop ``k`` (1-based) of a server has id ``FIRST_SHOP_ID + k - 1``: 1000001, 1000002, ..."""
@@ -38,7 +38,7 @@ SKU_ID_BASE = 1_760_000_000_000_000_000
 
 
 def fmt_time(epoch: float) -> str:
-    """Epoch seconds -> ``yyyy-MM-dd HH:mm:ss`` in Asia/Shanghai (the string times of §9)."""
+    """Epoch seconds -> ``yyyy-MM-dd HH:mm:ss`` in Asia/Shanghai (the string times the finance APIs use)."""
     return _dt.datetime.fromtimestamp(int(epoch), SHANGHAI).strftime(TIME_FORMAT)
 
 

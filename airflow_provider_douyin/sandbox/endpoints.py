@@ -1,9 +1,9 @@
-"""Business handlers of the emulated gateway methods (§2, §4).
+"""Business handlers of the emulated gateway methods (token, order, product, after-sale, finance).
 
 Each data handler receives a ``ShopRequest`` (the shop behind the access token, the
 business clock's ``now``, the live faults and the drift fault) and the parsed param_json,
 and returns the ``data`` member of the envelope, or raises ``ApiError`` with the documented
-code. Token handlers receive a ``TokenRequest`` instead. Sub-codes the reference does not
+code. Token handlers receive a ``TokenRequest`` instead. Sub-codes Doudian's documentation does not
 fix are chosen here and listed in README_SECTION.md.
 """
 
@@ -256,7 +256,7 @@ def product_list(request: ShopRequest, params: dict[str, Any]) -> dict[str, Any]
 
 
 def _product(shop: Shop, params: dict[str, Any]) -> Any:
-    """The product named by ``product_id`` or ``out_product_id``; §4.5 error codes."""
+    """The product named by ``product_id`` or ``out_product_id``, or sku.list's not-found error."""
     pid, outer = _id_str(params, "product_id"), _id_str(params, "out_product_id")
     if not pid and not outer:
         raise missing("3", "product_id和out_product_id不能同时为空")
@@ -364,7 +364,7 @@ def _finance_page(
     default_size: int | None,
     max_window: int | None,
 ) -> dict[str, Any]:
-    """The shared ``start_time``/``start_index`` cursor of §4.8/§4.9 (times end-exclusive)."""
+    """The finance APIs' shared ``start_time``/``start_index`` cursor (times end-exclusive)."""
     size = _opt_int(params, "size") if default_size is None else _int(params, "size", default_size)
     if size is None or not 1 <= size <= max_size:
         raise invalid("100026", f"size取值范围为1-{max_size}")

@@ -1,4 +1,5 @@
-"""The sandbox core: gateway protocol checks (§1, §3), fault decisions and the control API.
+"""The sandbox core: gateway protocol checks (path, signature, timestamp, token), fault decisions
+and the control API.
 
 Two clocks: data handlers get ``now`` from the business clock (``Engine.clock``, movable,
 see ``clock.py``); the timestamp-skew check, the QPS window and tokens use the wall clock

@@ -1,4 +1,4 @@
-"""Business errors of the gateway (§3.2): HTTP 200 with a non-10000 ``code``."""
+"""Business errors of the gateway: HTTP 200 with a non-10000 ``code``."""
 
 from __future__ import annotations
 

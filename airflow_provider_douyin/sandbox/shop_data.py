@@ -87,7 +87,7 @@ class Shop:
         return rest // 4
 
     def sku_order_ids(self, idx: int, count: int) -> list[int]:
-        """A single-item order's sub-order id equals the parent id (§4.1)."""
+        """A single-item order's sub-order id equals the parent id, as in order.searchList."""
         parent = self.order_id(idx)
         return [parent] if count == 1 else [parent + 1 + j for j in range(count)]
 

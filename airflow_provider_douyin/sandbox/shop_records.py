@@ -1,7 +1,8 @@
 """API-shaped views of one version of a sandbox shop's records.
 
-Orders (§4.1), after-sales (§4.7), products (§4.3, §4.4), SKUs (§4.5), settlement rows
-(§4.8) and fund flows (§4.9), each built from a ``Shop`` and one row version, plus the
+Orders (order.searchList), after-sales (afterSale.List), products (product.listV2,
+product.detail), SKUs (sku.list), settlement rows (getSettleBillDetailV3) and fund flows
+(getShopAccountItem), each built from a ``Shop`` and one row version, plus the
 ground truth the control API streams.
 """
 
@@ -35,7 +36,7 @@ TRUTH_TABLES = ("orders", "products", "skus", "after_sales", "settlements", "acc
 
 
 def order_dict(shop: Shop, idx: int, row: Any) -> dict[str, Any]:
-    """A ShopOrder (§4.1) for one version of an order."""
+    """A ShopOrder (order.searchList element) for one version of an order."""
     h = shop.order_hash(idx)
     items = shop.items(idx)
     oid = shop.order_id(idx)
@@ -173,7 +174,7 @@ def _refund_amounts(shop: Shop, idx: int, kind: int) -> tuple[int, int]:
 
 
 def aftersale_dict(shop: Shop, as_idx: int, row: Any) -> dict[str, Any]:
-    """An afterSale.List item (§4.7) for one version of an after-sale."""
+    """An afterSale.List item for one version of an after-sale."""
     idx = row.order_idx
     order = shop.orders.row(idx)
     items = shop.items(idx)
@@ -227,7 +228,7 @@ def aftersale_dict(shop: Shop, as_idx: int, row: Any) -> dict[str, Any]:
 
 
 def product_dict(shop: Shop, product: Product) -> dict[str, Any]:
-    """A product.listV2 element (§4.3)."""
+    """A product.listV2 element."""
     cat = product.category
     return {
         "product_id": product.product_id,
@@ -255,7 +256,7 @@ def product_dict(shop: Shop, product: Product) -> dict[str, Any]:
 
 
 def product_detail_dict(shop: Shop, product: Product) -> dict[str, Any]:
-    """product.detail data (§4.4): string times and ``spec_prices``."""
+    """product.detail data: string times and ``spec_prices``."""
     base = product_dict(shop, product)
     specs: dict[str, list[dict[str, Any]]] = {}
     spec_prices = []
@@ -287,7 +288,7 @@ def product_detail_dict(shop: Shop, product: Product) -> dict[str, Any]:
 
 
 def sku_dict(shop: Shop, sku: Sku) -> dict[str, Any]:
-    """A sku.list element (§4.5)."""
+    """A sku.list element."""
     product = shop.products[sku.product_index]
     names = [v for _, v in sku.spec] + ["", "", ""]
     ids = list(sku.spec_detail_ids) + [0, 0, 0]
@@ -315,7 +316,7 @@ def sku_dict(shop: Shop, sku: Sku) -> dict[str, Any]:
 
 
 def sku_stock_dict(sku: Sku) -> dict[str, Any]:
-    """sku.stockNum data (§4.6)."""
+    """sku.stockNum data."""
     return {
         "sku_id": sku.sku_id,
         "out_sku_id": sku.out_sku_id,
@@ -395,7 +396,7 @@ def settlement_rows(shop: Shop, settle_time: int, idx: int, kind: int) -> list[d
 
 
 def flow_rows(shop: Shop, bill_time: int, idx: int, kind: int) -> list[dict[str, Any]]:
-    """The fund-flow row of one account event (§4.9)."""
+    """The fund-flow (getShopAccountItem) row of one account event."""
     order = shop.orders.row(idx)
     items = shop.items(idx)
     item = items[0]

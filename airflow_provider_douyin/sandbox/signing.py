@@ -1,6 +1,6 @@
-"""Server-side signature and timestamp checks (reference §1.4–§1.6, §1.9).
+"""Server-side signature and timestamp checks, as the Doudian gateway makes them.
 
-Written from the reference formula, independently of the client, so a client bug cannot
+Written from Doudian's published sign formula, independently of the client, so a client bug cannot
 hide behind a shared implementation.
 """
 
@@ -29,7 +29,7 @@ def _integralise(value: Any) -> Any:
 
 
 def canonical_json(params: Any) -> str:
-    """Canonical param_json of §1.5: sorted keys everywhere, compact, raw UTF-8, nulls dropped."""
+    """Canonical param_json: sorted keys everywhere, compact, raw UTF-8, nulls dropped."""
     if params is None or params == {}:
         return "{}"
     return json.dumps(_integralise(params), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -38,7 +38,7 @@ def canonical_json(params: Any) -> str:
 def sign(
     app_secret: str, app_key: str, method: str, param_json: str, timestamp: str, sign_method: str = "md5"
 ) -> str:
-    """Lower-case hex sign of §1.6 over the given param_json string."""
+    """Lower-case hex sign (md5 or hmac-sha256 over secret + fields + secret) of the param_json string."""
     pattern = (
         f"{app_secret}app_key{app_key}method{method}param_json{param_json}timestamp{timestamp}v2{app_secret}"
     ).encode()
@@ -56,7 +56,7 @@ def verify(
     given_sign: str,
     sign_method: str = "md5",
 ) -> bool:
-    """Accept a sign computed over the raw param_json or over its canonical form (§1.9)."""
+    """Accept a sign computed over the raw param_json or over its canonical form."""
     given = given_sign.strip().lower()
     candidates = [raw_param_json]
     try:
@@ -72,7 +72,10 @@ def verify(
 
 
 def parse_timestamp(text: str) -> float:
-    """Read the three accepted timestamp forms of §1.4; ``ValueError`` when none matches."""
+    """Read the three accepted timestamp forms (epoch seconds, milliseconds, ``yyyy-MM-dd HH:mm:ss``).
+
+    ``ValueError`` when none matches.
+    """
     text = text.strip()
     if text.isdigit() and len(text) == 10:
         return float(int(text))

@@ -1,4 +1,4 @@
-"""Access/refresh token life cycle of §2: create, the three refresh cases, grace and 31012.
+"""Doudian's access/refresh token life cycle: create, the three refresh cases, grace and 31012.
 
 Token strings are random per server and never logged.
 """
@@ -87,7 +87,7 @@ class TokenStore:
 
     @staticmethod
     def response(grant: Grant, now: float) -> dict[str, Any]:
-        """token.create / token.refresh ``data`` (§2.3); ``expires_in`` is seconds remaining."""
+        """token.create / token.refresh ``data``; ``expires_in`` is seconds remaining."""
         return {
             "access_token": grant.access_token,
             "expires_in": max(0, int(grant.access_expires - now)),
@@ -122,7 +122,7 @@ class TokenStore:
             return self._issue(app_key, shop_id, shop_name, now)
 
     def check_access(self, app_key: str, token: str, now: float) -> Grant:
-        """The grant behind a data call's access_token, or the §2.5 error."""
+        """The grant behind a data call's access_token, or the token error (expired, superseded, unknown)."""
         if not token:
             raise ApiError(40001, "isv.access-token-missing", "access_token不能为空")
         grant = self._by_access.get(token)
@@ -137,7 +137,8 @@ class TokenStore:
         return grant
 
     def refresh(self, app_key: str, token: str, now: float) -> Grant:
-        """Apply the refresh rules of §2.4, holding the grant for ``refresh_hold_ms`` so that a
+        """Apply token.refresh's rules (rotate in the last hour, grace, dead after expiry),
+        holding the grant for ``refresh_hold_ms`` so that a
         concurrent refresh of the same authorisation fails with 31012."""
         with self._lock:
             grant = self._by_refresh.get(token)

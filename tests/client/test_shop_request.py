@@ -1,4 +1,4 @@
-"""The exact HTTP request the gateway receives (§1.2–1.7), and client configuration checks."""
+"""The exact HTTP request the gateway receives (query, body, headers, sign), and client config checks."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Test helpers for the sandbox: a tiny independent signer and gateway caller.
 
-The signer is written here from the reference formula (§1.6) rather than imported, so a
+The signer is written here from Doudian's published sign formula rather than imported, so a
 bug in the sandbox's own verifier cannot cancel out.
 """
 

@@ -1,4 +1,4 @@
-"""Sign verification: the §1.7 vectors, raw vs canonical bodies, transports and tampering."""
+"""Sign verification: the published sign vectors, raw vs canonical bodies, transports and tampering."""
 
 from __future__ import annotations
 

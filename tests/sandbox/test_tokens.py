@@ -1,4 +1,4 @@
-"""Token life cycle of §2 with lifetimes compressed from days into seconds."""
+"""Doudian's token life cycle with lifetimes compressed from days into seconds."""
 
 from __future__ import annotations
 
