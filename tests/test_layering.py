@@ -87,7 +87,7 @@ def test_every_exception_the_provider_defines_is_a_douyin_error() -> None:
 
 
 def test_docs_are_self_contained() -> None:
-    """No docstring, comment or README cites a section (the section sign) of a document a user's clone lacks."""
+    """No docstring, comment or README cites a section (section sign) of a document users lack."""
     section = chr(0xA7)
     files = [
         *PACKAGE.rglob("*.py"),
