@@ -32,15 +32,12 @@ from airflow_provider_douyin.client.open_tokens import (
     UserTokenChain,
     UserTokenManager,
 )
-from airflow_provider_douyin.client.ratelimit import shared_bucket
+from airflow_provider_douyin.client.ratelimit import app_limiter
 from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.transport import ApiResponse, Transport
 
 DEFAULT_QPS = 20.0
 """The documented life-service limit per app (the order query's usage limits say 20)."""
-
-PACING_HEADROOM = 0.9
-"""Requests are paced at 90% of ``qps``: the platform counts arrivals in a sliding second."""
 
 
 class DouyinOpenClient:
@@ -65,6 +62,7 @@ class DouyinOpenClient:
         qps: float = DEFAULT_QPS,
         timeout: float | tuple[float, float] = (5.0, 30.0),
         deadline: float | None = None,
+        rate_limit_url: str | None = None,
         retry: RetryPolicy | None = None,
         secret_masker: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -83,7 +81,7 @@ class DouyinOpenClient:
                 base_url=base_url,
                 life_account_id=life_account_id,
             ),
-            limiter=shared_bucket(f"douyin-open:{client_key}", qps * PACING_HEADROOM),
+            limiter=app_limiter(f"douyin-open:{client_key}", qps, rate_limit_url),
             retry=retry,
             timeout=timeout,
             deadline=deadline,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_douyin.client.errors import DouyinConfigError
+from airflow_provider_douyin.client.ratelimit import check_rate_limit_url
 
 OPEN_CONN_TYPE = "douyin_open"
 DEFAULT_OPEN_QPS = 20.0
@@ -35,6 +36,8 @@ class OpenConfig:
     timeout: float = 30.0
     deadline: float = 60.0
     retry_budget: float = 300.0
+    rate_limit_url: str | None = None
+    """Redis URL of the limiter shared by every process calling with this client_key (None: per process)."""
 
 
 def extra_field(extras: Mapping[str, Any], conn_type: str, name: str) -> Any:
@@ -108,6 +111,12 @@ def parse_open_connection(
             f"Connection {conn_id!r}: extra 'scopes' must be a list or a comma-separated string"
         )
     scopes = tuple(str(scope).strip() for scope in raw_scopes if str(scope).strip())
+    rate_limit_url = text("rate_limit_url")
+    if rate_limit_url is not None:
+        try:
+            check_rate_limit_url(rate_limit_url)
+        except ValueError as exc:
+            raise DouyinConfigError(f"Connection {conn_id!r}: extra 'rate_limit_url' {exc}") from None
 
     def number(name: str, default: float) -> float:
         return positive_number(extras, OPEN_CONN_TYPE, name, default, conn_id)
@@ -127,4 +136,5 @@ def parse_open_connection(
         timeout=number("timeout", 30.0),
         deadline=number("deadline", 60.0),
         retry_budget=number("retry_budget", 300.0),
+        rate_limit_url=rate_limit_url,
     )

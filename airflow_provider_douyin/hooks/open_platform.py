@@ -80,6 +80,7 @@ class DouyinOpenHook(BaseHook):
             qps=cfg.qps,
             timeout=(min(10.0, cfg.timeout), cfg.timeout),
             deadline=cfg.deadline,
+            rate_limit_url=cfg.rate_limit_url,
             retry=RetryPolicy(max_delay=cfg.retry_budget),
             secret_masker=mask_long_secret,
         )

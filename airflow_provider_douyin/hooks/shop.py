@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_douyin.client.ratelimit import check_rate_limit_url
 from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenStore
@@ -46,6 +47,8 @@ class ShopConnectionConfig:
     """Seconds one HTTP attempt may take, connect to last body byte."""
     retry_budget: float = 300.0
     """Seconds one call may spend including its retries."""
+    rate_limit_url: str | None = None
+    """Redis URL of the limiter shared by every process syncing this app_key (None: per process)."""
 
     def __repr__(self) -> str:  # never show the secret or the bootstrap token
         return (
@@ -145,7 +148,16 @@ def parse_shop_connection(
         timeout=_positive_number(extras, "timeout", 30.0, conn_id),
         deadline=_positive_number(extras, "deadline", 60.0, conn_id),
         retry_budget=_positive_number(extras, "retry_budget", 300.0, conn_id),
+        rate_limit_url=_rate_limit_url(extras, conn_id),
     )
+
+
+def _rate_limit_url(extras: Mapping[str, Any], conn_id: str) -> str | None:
+    raw = _extra_field(extras, "rate_limit_url")
+    try:
+        return None if raw is None else check_rate_limit_url(str(raw).strip())
+    except ValueError as exc:
+        raise DouyinConnectionError(f"Connection {conn_id!r}: extra 'rate_limit_url' {exc}") from None
 
 
 class DouyinShopHook(BaseHook):
@@ -203,6 +215,7 @@ class DouyinShopHook(BaseHook):
             qps=cfg.qps,
             timeout=(min(10.0, cfg.timeout), cfg.timeout),
             deadline=cfg.deadline,
+            rate_limit_url=cfg.rate_limit_url,
             retry=RetryPolicy(max_delay=cfg.retry_budget),
             token_store=token_store,
             secret_masker=mask_long_secret,
