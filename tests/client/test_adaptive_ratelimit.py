@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -239,3 +243,20 @@ def test_clients_with_rate_limit_url_share_one_schedule(
     seconds, micros = redis_client.time()
     next_slot = float(redis_client.get(f"airflow_provider_douyin:rate:doudian:{key}"))
     assert next_slot > seconds + micros / 1e6  # both requests reserved their slots in Redis
+
+
+def test_three_processes_of_one_app_share_the_gateway_limit(redis_client: Any) -> None:
+    """benchmarks/shared_limit.py, smaller: with rate_limit_url three processes together stay under
+    the gateway's limit yet use at least 85% of it; without it the same run is throttled."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "shared_limit.py"
+    command = [sys.executable, str(script), "--qps", "30", "--requests", "100", "--latency-ms", "50"]
+    command.append("--json")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    shared, alone = figures["shared"], figures["per_process"]
+
+    assert shared["ok"] == 300 and shared["failed"] == 0
+    assert shared["ratio"] >= 0.85, done.stdout
+    assert shared["throttled_share"] <= 0.01, done.stdout
+    assert alone["throttled_share"] > 0.1, done.stdout
+    assert done.returncode == 0
