@@ -34,6 +34,10 @@ FLOOR = 0.2
 COOLDOWN = 1.0
 """Seconds after a cut in which further throttles are not cut again: requests already under way when
 the first throttle came answer "throttled" too, and one crowded second must not count as several."""
+SHARED_RETRY_AFTER = 30.0
+"""Seconds a process paces on its own after the shared limiter's Redis failed, before trying it again."""
+REDIS_TIMEOUT = 2.0
+"""Seconds to connect to, or wait for, the shared limiter's Redis."""
 
 
 class Limiter(Protocol):
@@ -104,6 +108,7 @@ class AdaptiveRate:
         self._clock = clock
         self._lock = threading.Lock()
         self._cut_at = -float("inf")
+        self.limit = self.rate = 0.0
         self.configure(limit)
 
     def configure(self, limit: float) -> None:
@@ -111,7 +116,7 @@ class AdaptiveRate:
         if limit <= 0:
             raise ValueError("qps must be positive")
         with self._lock:
-            if getattr(self, "limit", None) != limit:
+            if self.limit != limit:
                 self.limit = float(limit)
                 self.rate = self.limit * START
 
@@ -171,8 +176,9 @@ class RedisSchedule:
 class AdaptiveLimiter:
     """Paces one app at its :class:`AdaptiveRate`, in-process or on a shared :class:`RedisSchedule`.
 
-    If Redis cannot be reached, a request is paced by the in-process bucket instead (with a warning):
-    a sync slowed by throttles beats a sync failed by its rate limiter.
+    If Redis cannot be reached, requests are paced by the in-process bucket for the next
+    ``SHARED_RETRY_AFTER`` seconds (with one warning): a sync slowed by throttles beats a sync failed,
+    or stalled, by its rate limiter.
     """
 
     def __init__(
@@ -186,6 +192,8 @@ class AdaptiveLimiter:
         self.pace = AdaptiveRate(limit, clock=clock)
         self._local = TokenBucket(self.pace.rate, clock=clock, sleep=sleep)
         self._schedule = schedule
+        self._shared_failed_at = -float("inf")
+        self._clock = clock
         self._sleep = sleep
 
     def configure(self, limit: float) -> None:
@@ -193,11 +201,16 @@ class AdaptiveLimiter:
 
     def acquire(self) -> float:
         rate = self.pace.rate
-        if self._schedule is not None:
+        if self._schedule is not None and self._clock() - self._shared_failed_at >= SHARED_RETRY_AFTER:
             try:
                 wait = self._schedule.reserve(1.0 / rate)
             except self._schedule.errors as exc:
-                log.warning("Shared rate limiter unavailable (%s); pacing in this process only", exc)
+                self._shared_failed_at = self._clock()
+                log.warning(
+                    "Shared rate limiter unavailable (%s); pacing in this process only for %.0fs",
+                    exc,
+                    SHARED_RETRY_AFTER,
+                )
             else:
                 if wait > 0:
                     self._sleep(wait)
@@ -237,7 +250,10 @@ def app_limiter(key: str, qps: float, rate_limit_url: str | None = None) -> Adap
             if rate_limit_url:
                 import redis
 
-                schedule = RedisSchedule(redis.Redis.from_url(rate_limit_url), key)
+                client = redis.Redis.from_url(
+                    rate_limit_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+                )
+                schedule = RedisSchedule(client, key)
             limiter = _registry[(key, rate_limit_url)] = AdaptiveLimiter(qps, schedule=schedule)
         else:
             limiter.configure(qps)

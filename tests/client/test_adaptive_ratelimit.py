@@ -225,7 +225,7 @@ def test_an_unreachable_redis_paces_in_process_with_a_warning(caplog: pytest.Log
     with caplog.at_level(logging.WARNING, logger="airflow_provider_douyin.client.ratelimit"):
         waits = [limiter.acquire() for _ in range(3)]
     assert waits[0] == 0.0 and waits[2] > 0  # still paced, by this process's bucket
-    assert "Shared rate limiter unavailable" in caplog.text
+    assert caplog.text.count("Shared rate limiter unavailable") == 1  # not tried again for a while
 
 
 def test_clients_with_rate_limit_url_share_one_schedule(
