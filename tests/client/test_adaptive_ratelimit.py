@@ -260,3 +260,31 @@ def test_three_processes_of_one_app_share_the_gateway_limit(redis_client: Any) -
     assert shared["throttled_share"] <= 0.01, done.stdout
     assert alone["throttled_share"] > 0.1, done.stdout
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(("where", "code"), [("extra", 28003018), ("data", 2119003)])
+def test_open_platform_throttle_codes_slow_the_app_down(requests_mock: Any, where: str, code: int) -> None:
+    """Open Platform throttles (28003018 in ``extra``, 2119003 in ``data``) cut the pace like 60000."""
+    from airflow_provider_douyin.client.open_platform import LIFE_ORDER_QUERY, OpenPlatformProtocol
+    from airflow_provider_douyin.client.retry import RetryPolicy
+    from airflow_provider_douyin.client.transport import Transport
+
+    from .test_open_protocol import BASE_URL as OPEN_URL
+    from .test_open_protocol import CLIENT_SECRET, CLIENT_TOKEN_VALUE, goodlife
+
+    throttled = goodlife({}, error_code=code)
+    throttled["data"]["error_code"] = code if where == "data" else 0
+    replies = [{"json": throttled}, {"json": goodlife({"orders": []})}]
+    requests_mock.get(f"{OPEN_URL}{LIFE_ORDER_QUERY}", replies)
+    key = f"awx{uuid.uuid4().hex}"
+    limiter = app_limiter(f"douyin-open:{key}", 20.0)
+    transport = Transport(
+        OpenPlatformProtocol(client_key=key, client_secret=CLIENT_SECRET, base_url=OPEN_URL),
+        limiter=limiter,
+        retry=RetryPolicy(max_attempts=2, initial=0.0, maximum=0.0),
+    )
+
+    transport.request(LIFE_ORDER_QUERY, {"account_id": "1"}, access_token=CLIENT_TOKEN_VALUE)
+
+    assert requests_mock.call_count == 2  # retried as before
+    assert 20 * START * DECREASE < limiter.pace.rate < 20 * START
