@@ -8,10 +8,11 @@ span the pager can count into slices sized from a one-record probe of its total;
 walked by a thread pool paced by the client's shared rate limiter. Pages flow through a bounded
 queue to the caller, so memory stays flat however large the window is.
 
-Work stealing (keyset walks): a worker that finishes while no piece waits asks the walk with the
-most records left to give up the upper half of its remaining time range. The walk hands it over
-between two of its pages, cut above every record it has read, so no record is read twice and none
-is skipped; the new piece's records were counted in its parent's total, so it reports none.
+Work stealing (keyset walks): a worker that finishes while no piece waits is counted as hungry,
+and the next walk to finish a full page while holding at least two pages and half as many records
+as the fullest walk hands the upper half of its remaining time range to it. The cut lies above
+every record the walk has read, so no record is read twice and none is skipped; the new piece's
+records were counted in its parent's total, so it reports none.
 Workers stay busy to the end without cutting the window into many small slices up front (each
 slice ends on a short page, a request that carries less than a full page).
 
@@ -123,7 +124,6 @@ class _Walk:
         self.stolen = stolen
         self.left = 0
         """Records the walk's range still held after its last page."""
-        self.give_up_half = False
 
 
 class _WalkPages:
@@ -187,6 +187,7 @@ class StreamReader:
         self._stealing = isinstance(stream.pager, DoudianKeysetPager)
         self._walks: set[_Walk] = set()
         self._waiting_walks = 0
+        self._hungry = 0
 
     # -- public -------------------------------------------------------------------------------
     def read(self, window: Window | None) -> Iterator[Rows]:
@@ -310,32 +311,30 @@ class StreamReader:
         self._ask_for_work()
 
     def _ask_for_work(self) -> None:
-        """This worker is free and nothing waits: the walk with the most left gives up half of it."""
-        size = self.stream.pager.page_size
+        """This worker is free and no piece waits: the next walk that can spare half will feed it."""
         with self._pending_lock:
-            if self._waiting_walks or self._stop.is_set():
-                return
-            candidates = [w for w in self._walks if not w.give_up_half and w.left >= 2 * size]
-            if candidates:
-                max(candidates, key=lambda w: w.left).give_up_half = True
+            if not self._waiting_walks and not self._stop.is_set():
+                self._hungry += 1
 
     def _after_page(self, walk: _Walk, page: Page) -> None:
-        """Between two pages of ``walk``: hand the upper half of its range to a free worker if asked.
+        """Between two pages of ``walk``: hand the upper half of its range to a hungry worker.
 
-        The cut lies above the page's last record, so what the walk has read stays below it, and
-        only after a full page (a short page ends the walk: nothing above it is left).
+        Only after a full page (a short page ends the walk: nothing above it is left), and cut above
+        the page's last record, so what the walk has read stays below the cut.
         """
-        if not walk.give_up_half:
-            walk.left = max(0, page.total - len(page.records))
-            return
+        size = self.stream.pager.page_size
         with self._pending_lock:
-            walk.give_up_half = False
-            full = len(page.records) == self.stream.pager.page_size
-            cut = (page.times[-1] + 1 + walk.end) // 2 if full else walk.end
-            if not page.times or not page.times[-1] < cut < walk.end:
+            walk.left = max(0, page.total - len(page.records))
+            if not self._hungry or len(page.records) < size or walk.left < 2 * size:
                 return
+            if walk.left * 2 < max(w.left for w in self._walks):
+                return  # a fuller walk will feed the worker at its next page
+            cut = (page.times[-1] + 1 + walk.end) // 2
+            if not page.times[-1] < cut < walk.end:
+                return
+            self._hungry -= 1
             stolen, walk.end = Window(cut, walk.end), cut
-            walk.left = 0
+            walk.left //= 2
         self.progress.add_windows(1)
         self._submit_walk(stolen, stolen=True)
 
