@@ -40,6 +40,12 @@ SHOP_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Requests per second for this app_key, shared by every task in a worker process.",
         "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 10},
     },
+    "rate_limit_url": {
+        "label": "Shared rate limit (Redis URL)",
+        "description": "redis://host:6379/0: every worker process and machine syncing this app_key "
+        "draws from one QPS budget kept there. Empty: each worker process paces on its own.",
+        "schema": {"type": ["string", "null"]},
+    },
     "timeout": {
         "label": "Read timeout (seconds)",
         "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
@@ -108,6 +114,7 @@ OPEN_CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Requests per second for this client_key (the life-service APIs allow 20).",
         "schema": {"type": ["number", "null"], "minimum": 0.1, "default": 20},
     },
+    "rate_limit_url": SHOP_CONNECTION_FIELDS["rate_limit_url"],
     "timeout": SHOP_CONNECTION_FIELDS["timeout"],
     "deadline": SHOP_CONNECTION_FIELDS["deadline"],
     "retry_budget": SHOP_CONNECTION_FIELDS["retry_budget"],

@@ -97,10 +97,11 @@ def landed_ids(db_path: Path, table: str = "douyin_orders", key: str = "order_id
 
 
 @contextmanager
-def sandbox_process(orders: int, seed: int, days: int) -> Iterator[str]:
-    """A sandbox in its own process (no faults), so its memory and CPU are not the sync's."""
+def sandbox_process(orders: int, seed: int, days: int, *options: str) -> Iterator[str]:
+    """A sandbox in its own process (no faults unless ``options`` such as ``--qps-limit 20`` name
+    them), so its memory and CPU, and the moments it stamps on arrivals, are not the sync's."""
     command = [sys.executable, "-m", "airflow_provider_douyin.sandbox", "serve", "--port", "0"]
-    command += ["--orders", str(orders), "--seed", str(seed), "--days", str(days)]
+    command += ["--orders", str(orders), "--seed", str(seed), "--days", str(days), *options]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -115,6 +116,32 @@ def sandbox_process(orders: int, seed: int, days: int) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class SandboxControl:
+    """The HTTP control API of a sandbox in another process (what ``SandboxServer`` offers in-process)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _get(self, path: str, **query: str) -> Any:
+        import requests
+
+        reply = requests.get(f"{self.url}/sandbox/{path}", params=query, timeout=60)
+        reply.raise_for_status()
+        return reply
+
+    def stats(self) -> dict[str, Any]:
+        return self._get("stats").json()
+
+    def reset_stats(self) -> None:
+        import requests
+
+        requests.post(f"{self.url}/sandbox/reset_stats", timeout=60).raise_for_status()
+
+    def truth(self, table: str, shop_id: int) -> list[dict[str, Any]]:
+        lines = self._get(f"truth/{table}", shop_id=str(shop_id)).text.splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
 
 def print_block(script: str, figures: list[tuple[str, str] | str]) -> None:

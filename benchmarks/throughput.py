@@ -4,8 +4,8 @@ Run::
 
     cd /work/main && .venv/bin/python benchmarks/throughput.py [--orders 20000 --qps 20 --latency-ms 150]
 
-Both runs talk to one in-process sandbox with WAN-like latency and the gateway's per-app QPS
-limit, through one client (same signing, retries and rate limiter), over the same window. The
+Both runs talk to one sandbox, in its own process, with WAN-like latency and the gateway's per-app
+QPS limit, through one client (same signing, retries and rate limiter), over the same window. The
 ceiling is ``qps × 100`` orders/s (100 = the largest page), so the figures are ratios that
 hold on a noisy machine: how close the provider gets to the limit, and how far a plain
 sequential ``page += 1`` loop stays from it (it waits one round trip per page, and cannot
@@ -24,12 +24,14 @@ from typing import Any
 
 from _common import (
     SHOP_ID,
+    SandboxControl,
     full_window,
     landed_ids,
     make_client,
     prepare_airflow,
     print_block,
     quiet_provider_logs,
+    sandbox_process,
     sqlite_hook,
     sync_orders,
 )
@@ -135,20 +137,16 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="douyin-throughput-") as tmp:
         prepare_airflow(Path(tmp))
-        from airflow_provider_douyin.sandbox import SandboxConfig, SandboxServer
-
         db_path = Path(tmp) / "bench.db"
         hook = sqlite_hook(db_path)
         quiet_provider_logs(args.verbose)
-        config = SandboxConfig.from_kwargs(
-            orders=args.orders,
-            seed=args.seed,
-            days=args.days,
-            latency_ms=args.latency_ms,
-            qps_limit=args.qps,
-        )
         print(f"starting sandbox: {args.orders} orders over {args.days} days ...", flush=True)
-        with SandboxServer(config) as server, make_client(server.url, args.qps) as client:
+        options = ["--latency-ms", str(args.latency_ms), "--qps-limit", str(args.qps)]
+        with (
+            sandbox_process(args.orders, args.seed, args.days, *options) as url,
+            make_client(url, args.qps) as client,
+        ):
+            server = SandboxControl(url)
             window = full_window(args.days)
             truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
 

@@ -19,7 +19,7 @@ from airflow_provider_douyin.client.errors import (
     check_inner_code,
     error_for,
 )
-from airflow_provider_douyin.client.ratelimit import TokenBucket, shared_bucket
+from airflow_provider_douyin.client.ratelimit import AdaptiveLimiter, TokenBucket, app_limiter
 from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.client.signing import canonical_param_json, sign_request
@@ -27,6 +27,7 @@ from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenManag
 from airflow_provider_douyin.client.transport import ApiResponse, Transport
 
 __all__ = [
+    "AdaptiveLimiter",
     "ApiResponse",
     "DoudianShopClient",
     "DouyinAuthError",
@@ -47,9 +48,9 @@ __all__ = [
     "TokenPair",
     "TokenStore",
     "Transport",
+    "app_limiter",
     "canonical_param_json",
     "check_inner_code",
     "error_for",
-    "shared_bucket",
     "sign_request",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_douyin.client.doudian import PRODUCTION_URL
 from airflow_provider_douyin.client.errors import DouyinConfigError
+from airflow_provider_douyin.client.ratelimit import check_rate_limit_url
 from airflow_provider_douyin.client.signing import SIGN_METHODS
 
 SHOP_CONN_TYPE = "douyin_shop"
@@ -56,6 +57,15 @@ class DouyinConnectionError(ConfigError):
         where = (fields or _CONNECTION_FIELDS).get(field, f"extra {field!r}")
         super().__init__(field, problem, where=f"Connection {conn_id!r}: {where}")
         self._init = ((conn_id, field, problem), {"fields": fields})
+
+
+def check_limiter_url(url: str | None) -> None:
+    """A shared limiter URL, when set, must name a Redis server; the error names the field."""
+    if url is not None:
+        try:
+            check_rate_limit_url(url)
+        except ValueError as exc:
+            raise ConfigError("rate_limit_url", str(exc)) from None
 
 
 def connection_extra(extras: Mapping[str, Any], conn_type: str, name: str) -> Any:
@@ -98,6 +108,9 @@ class ShopConfig:
     timeout: float | tuple[float, float] = 30.0
     deadline: float = 60.0
     retry_budget: float = 300.0
+    rate_limit_url: str | None = None
+    """A Redis URL (``redis://host:6379/0``) through which every process and machine of this app_key
+    shares one request budget; ``None``: each process paces on its own."""
     conn_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -135,6 +148,7 @@ class ShopConfig:
         timeouts = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,)
         if len(timeouts) not in (1, 2) or not all(value > 0 for value in timeouts):
             raise ConfigError("timeout", "must be a positive number or a (connect, read) pair of them")
+        check_limiter_url(self.rate_limit_url)
 
     @property
     def url(self) -> str:
@@ -184,6 +198,9 @@ class ShopConfig:
             "auth_mode": str(extra("auth_mode") or "self"),
             "refresh_token": None if extra("refresh_token") is None else str(extra("refresh_token")),
             "sign_method": str(extra("sign_method") or "hmac-sha256"),
+            "rate_limit_url": None
+            if extra("rate_limit_url") is None
+            else str(extra("rate_limit_url")).strip(),
         }
         for name in ("qps", "timeout", "deadline", "retry_budget"):
             value = number(name)

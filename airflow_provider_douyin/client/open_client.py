@@ -34,12 +34,9 @@ from airflow_provider_douyin.client.open_tokens import (
     UserTokenChain,
     UserTokenManager,
 )
-from airflow_provider_douyin.client.ratelimit import shared_bucket
+from airflow_provider_douyin.client.ratelimit import app_limiter
 from airflow_provider_douyin.client.retry import RetryPolicy
 from airflow_provider_douyin.client.transport import ApiResponse, Transport
-
-PACING_HEADROOM = 0.9
-"""Requests are paced at 90% of ``qps``: the platform counts arrivals in a sliding second."""
 
 
 class DouyinOpenClient:
@@ -83,7 +80,7 @@ class DouyinOpenClient:
                 base_url=base_url,
                 life_account_id=config.root_account_id,
             ),
-            limiter=shared_bucket(f"douyin-open:{config.client_key}", config.qps * PACING_HEADROOM),
+            limiter=app_limiter(f"douyin-open:{config.client_key}", config.qps, config.rate_limit_url),
             retry=retry or RetryPolicy(max_delay=config.retry_budget),
             timeout=(min(CONNECT_TIMEOUT, config.timeout), config.timeout),
             deadline=config.deadline,

@@ -15,6 +15,7 @@ from typing import Any
 from airflow_provider_douyin.client.config import (
     ConfigError,
     DouyinConnectionError,
+    check_limiter_url,
     connection_extra,
     connection_number,
 )
@@ -52,6 +53,8 @@ class OpenConfig:
     timeout: float = 30.0
     deadline: float = 60.0
     retry_budget: float = 300.0
+    rate_limit_url: str | None = None
+    """A Redis URL through which every process and machine of this client_key shares one budget."""
     conn_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -72,6 +75,7 @@ class OpenConfig:
         for name in ("qps", "timeout", "deadline", "retry_budget"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"must be > 0, got {getattr(self, name)!r}")
+        check_limiter_url(self.rate_limit_url)
 
     @property
     def label(self) -> str:
@@ -108,7 +112,14 @@ class OpenConfig:
             "scopes": tuple(str(scope).strip() for scope in raw_scopes if str(scope).strip()),
             **{
                 name: text(name)
-                for name in ("account_id", "root_account_id", "open_id", "refresh_token", "redirect_uri")
+                for name in (
+                    "account_id",
+                    "root_account_id",
+                    "open_id",
+                    "refresh_token",
+                    "redirect_uri",
+                    "rate_limit_url",
+                )
             },
         }
         for name in ("qps", "timeout", "deadline", "retry_budget"):

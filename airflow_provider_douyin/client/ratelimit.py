@@ -1,7 +1,13 @@
-"""Client-side pacing so a sync stays under the gateway's per-app limit instead of tripping 60000.
+"""Client-side pacing so a sync uses the gateway's per-app limit fully without tripping 60000.
 
-Doudian throttles per app, so every client of one app_key in a process must draw from one bucket
-(:func:`shared_bucket`). Limits across processes are the Airflow pool's job.
+Both platforms throttle per app, so every client of one app_key draws from one limiter
+(:func:`app_limiter`): by default one per process; with a ``rate_limit_url`` (``redis://...``) one
+schedule in Redis shared by every process and machine syncing that app.
+
+The pace adapts (AIMD, :class:`AdaptiveRate`): it starts just under the limit, is cut
+multiplicatively when the gateway answers "throttled" and creeps back up additively with every
+success, so a limit shared with traffic the provider cannot see, or jitter that bunches arrivals in
+the gateway's sliding second, costs a few throttles instead of a steady stream of them.
 """
 
 from __future__ import annotations
@@ -9,6 +15,45 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
+
+from airflow_provider_douyin.client.redaction import get_logger
+
+log = get_logger(__name__)
+
+START = 0.95
+"""Pace at first, and at most, as a fraction of the limit. The gateway counts arrivals in a sliding
+second, rejected ones included; at 95% twenty-one paced requests at QPS 20 span 1.05 s, so arrivals
+bunched by up to 50 ms of jitter still never make a 21st in one second."""
+DECREASE = 0.9
+"""A throttle reply multiplies the pace by this."""
+INCREASE_PER_SECOND = 0.05
+"""Successes raise the pace by this fraction of the limit per second of requests at that pace."""
+FLOOR = 0.2
+"""The pace never falls below this fraction of the limit."""
+COOLDOWN = 1.0
+"""Seconds after a cut in which further throttles are not cut again: requests already under way when
+the first throttle came answer "throttled" too, and one crowded second must not count as several."""
+SHARED_RETRY_AFTER = 30.0
+"""Seconds a process paces on its own after the shared limiter's Redis failed, before trying it again."""
+REDIS_TIMEOUT = 2.0
+"""Seconds to connect to, or wait for, the shared limiter's Redis."""
+
+
+class Limiter(Protocol):
+    """What the transport paces its attempts with."""
+
+    def acquire(self) -> float:
+        """Block until one request may be sent; return the seconds waited."""
+        ...
+
+    def throttled(self) -> None:
+        """The gateway answered an attempt with its "throttled" code."""
+        ...
+
+    def succeeded(self) -> None:
+        """An attempt got a reply that was not a throttle."""
+        ...
 
 
 class TokenBucket:
@@ -56,16 +101,160 @@ class TokenBucket:
         return wait
 
 
-_registry: dict[str, TokenBucket] = {}
+class AdaptiveRate:
+    """The AIMD pace for one app: requests per second, between ``FLOOR`` and ``START`` of ``limit``."""
+
+    def __init__(self, limit: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cut_at = -float("inf")
+        self.limit = self.rate = 0.0
+        self.configure(limit)
+
+    def configure(self, limit: float) -> None:
+        """Set the app's limit; a changed limit restarts the pace just under it."""
+        if limit <= 0:
+            raise ValueError("qps must be positive")
+        with self._lock:
+            if self.limit != limit:
+                self.limit = float(limit)
+                self.rate = self.limit * START
+
+    def throttled(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if now - self._cut_at < COOLDOWN:
+                return
+            self._cut_at = now
+            self.rate = max(self.limit * FLOOR, self.rate * DECREASE)
+        log.info("Throttled: pacing this app at %.1f requests/s (limit %g)", self.rate, self.limit)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            # At ``rate`` successes per second this adds INCREASE_PER_SECOND of the limit per second.
+            step = INCREASE_PER_SECOND * self.limit / self.rate
+            self.rate = min(self.limit * START, self.rate + step)
+
+
+class RedisSchedule:
+    """The next free send time of one app, kept in Redis so every process draws on one budget.
+
+    Generic cell rate scheduling in one Lua script, atomic on the server: each caller reserves the
+    slot after the last one handed out (``max(now, next) + interval``) and sleeps until its slot, so
+    callers in any process are paced in arrival order, never rejected. The server's ``TIME`` is the
+    clock, so machines whose clocks disagree still share one schedule; ``clock`` overrides it (tests).
+    """
+
+    SCRIPT = """
+    local now = tonumber(ARGV[2])
+    if not now then
+      local t = redis.call('TIME')
+      now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    end
+    local interval = tonumber(ARGV[1])
+    local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or now))
+    local wait = slot - now
+    redis.call('SET', KEYS[1], string.format('%.6f', slot + interval),
+               'PX', math.ceil((wait + interval) * 1000) + 60000)
+    return string.format('%.6f', wait)
+    """
+
+    def __init__(self, client: Any, key: str, *, clock: Callable[[], float] | None = None) -> None:
+        import redis  # the [redis] extra; imported only by connections that name a URL
+
+        self.errors: tuple[type[Exception], ...] = (redis.RedisError,)
+        self._key = f"airflow_provider_douyin:rate:{key}"
+        self._clock = clock
+        self._reserve = client.register_script(self.SCRIPT)
+
+    def reserve(self, interval: float) -> float:
+        """Reserve the next slot ``interval`` seconds wide; return the seconds until it starts."""
+        now = "" if self._clock is None else repr(self._clock())
+        return float(self._reserve(keys=[self._key], args=[repr(interval), now]))
+
+
+class AdaptiveLimiter:
+    """Paces one app at its :class:`AdaptiveRate`, in-process or on a shared :class:`RedisSchedule`.
+
+    If Redis cannot be reached, requests are paced by the in-process bucket for the next
+    ``SHARED_RETRY_AFTER`` seconds (with one warning): a sync slowed by throttles beats a sync failed,
+    or stalled, by its rate limiter.
+    """
+
+    def __init__(
+        self,
+        limit: float,
+        *,
+        schedule: RedisSchedule | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.pace = AdaptiveRate(limit, clock=clock)
+        self._local = TokenBucket(self.pace.rate, clock=clock, sleep=sleep)
+        self._schedule = schedule
+        self._shared_failed_at = -float("inf")
+        self._clock = clock
+        self._sleep = sleep
+
+    def configure(self, limit: float) -> None:
+        self.pace.configure(limit)
+
+    def acquire(self) -> float:
+        rate = self.pace.rate
+        if self._schedule is not None and self._clock() - self._shared_failed_at >= SHARED_RETRY_AFTER:
+            try:
+                wait = self._schedule.reserve(1.0 / rate)
+            except self._schedule.errors as exc:
+                self._shared_failed_at = self._clock()
+                log.warning(
+                    "Shared rate limiter unavailable (%s); pacing in this process only for %.0fs",
+                    exc,
+                    SHARED_RETRY_AFTER,
+                )
+            else:
+                if wait > 0:
+                    self._sleep(wait)
+                return wait
+        if self._local.rate != rate:
+            self._local.configure(rate)
+        return self._local.acquire()
+
+    def throttled(self) -> None:
+        self.pace.throttled()
+
+    def succeeded(self) -> None:
+        self.pace.succeeded()
+
+
+RATE_LIMIT_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_rate_limit_url(url: str) -> str:
+    """``url`` if it names a Redis server the shared limiter can use, else ``ValueError``."""
+    if not url.startswith(RATE_LIMIT_SCHEMES):
+        raise ValueError(f"must be a Redis URL ({', '.join(RATE_LIMIT_SCHEMES)}...)")
+    return url
+
+
+_registry: dict[tuple[str, str | None], AdaptiveLimiter] = {}
 _registry_lock = threading.Lock()
 
 
-def shared_bucket(key: str, rate: float, burst: int | None = None) -> TokenBucket:
-    """Return the process-wide bucket for ``key`` (e.g. the app_key), created or reconfigured."""
+def app_limiter(key: str, qps: float, rate_limit_url: str | None = None) -> AdaptiveLimiter:
+    """The process's limiter for app ``key`` (e.g. ``doudian:<app_key>``) at ``qps``, shared via
+    ``rate_limit_url`` (``redis://host:6379/0``) when given; created once, then reconfigured."""
     with _registry_lock:
-        bucket = _registry.get(key)
-        if bucket is None:
-            bucket = _registry[key] = TokenBucket(rate, burst)
+        limiter = _registry.get((key, rate_limit_url))
+        if limiter is None:
+            schedule = None
+            if rate_limit_url:
+                import redis
+
+                client = redis.Redis.from_url(
+                    rate_limit_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+                )
+                schedule = RedisSchedule(client, key)
+            limiter = _registry[(key, rate_limit_url)] = AdaptiveLimiter(qps, schedule=schedule)
         else:
-            bucket.configure(rate, burst)
-        return bucket
+            limiter.configure(qps)
+        return limiter

@@ -30,10 +30,11 @@ from airflow_provider_douyin.client.errors import (
     DouyinError,
     DouyinRequestError,
     DouyinResponseShapeError,
+    DouyinThrottledError,
     DouyinTransientError,
     http_error_class,
 )
-from airflow_provider_douyin.client.ratelimit import TokenBucket
+from airflow_provider_douyin.client.ratelimit import Limiter
 from airflow_provider_douyin.client.redaction import get_logger, install_filter
 from airflow_provider_douyin.client.retry import RetryPolicy
 
@@ -97,14 +98,15 @@ class Transport:
 
     ``deadline`` bounds each attempt (connect to last body byte) and is enforced only on sessions whose
     adapter is a :class:`DeadlineAdapter` (the default session's is); ``retry.max_delay`` bounds the
-    whole call. ``clock`` (monotonic seconds) times latencies and the summary interval.
+    whole call. ``limiter`` paces every attempt and hears which were throttled, so it can adapt.
+    ``clock`` (monotonic seconds) times latencies and the summary interval.
     """
 
     def __init__(
         self,
         protocol: PlatformProtocol,
         *,
-        limiter: TokenBucket | None = None,
+        limiter: Limiter | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | tuple[float, float] = (5.0, 30.0),
         deadline: float | None = None,
@@ -169,8 +171,12 @@ class Transport:
             http_status, payload = self._send(method, call, deadline, cut_by_budget)
             response = replace(self._protocol.parse(method, http_status, payload), attempts=number)
         except DouyinError as exc:
+            if isinstance(exc, DouyinThrottledError) and self._limiter:
+                self._limiter.throttled()
             self._log(method, params, number, started, waited, exc)
             raise
+        if self._limiter:
+            self._limiter.succeeded()
         self._log(method, params, number, started, waited, response)
         return response
 

@@ -8,6 +8,14 @@ span the pager can count into slices sized from a one-record probe of its total;
 walked by a thread pool paced by the client's shared rate limiter. Pages flow through a bounded
 queue to the caller, so memory stays flat however large the window is.
 
+Work stealing (keyset walks): a worker that finishes while no piece waits is counted as hungry,
+and the next walk to finish a full page while holding at least two pages and half as many records
+as the fullest walk hands the upper half of its remaining time range to it. The cut lies above
+every record the walk has read, so no record is read twice and none is skipped; the new piece's
+records were counted in its parent's total, so it reports none.
+Workers stay busy to the end without cutting the window into many small slices up front (each
+slice ends on a short page, a request that carries less than a full page).
+
 Trust: every reply is checked by the pager before a record of it counts. A malformed reply, or a
 page shorter than its own total promises, is read again (``PAGE_READS`` times in all) and then
 fails typed (``DouyinResponseShapeError``, ``DouyinIncompleteReadError``), never as "no more
@@ -36,8 +44,9 @@ from airflow_provider_douyin.client.errors import DouyinIncompleteReadError, Dou
 from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.transport import ApiResponse
 from airflow_provider_douyin.streams.catalog import Stream, TableBinding
+from airflow_provider_douyin.streams.pagers import DoudianKeysetPager
 from airflow_provider_douyin.streams.records import RowBuilder, lookup
-from airflow_provider_douyin.streams.replies import StreamReadError, kind, shape_error
+from airflow_provider_douyin.streams.replies import Page, StreamReadError, kind, shape_error
 from airflow_provider_douyin.streams.windows import Window
 
 log = get_logger(__name__)
@@ -105,6 +114,39 @@ class _Done:
     pass
 
 
+class _Walk:
+    """The range one keyset walk reads: the pager reads ``end`` before every page, and a thief may
+    lower it between pages (:meth:`StreamReader._after_page`)."""
+
+    def __init__(self, window: Window, *, stolen: bool) -> None:
+        self.start = window.start
+        self.end = window.end
+        self.stolen = stolen
+        self.left = 0
+        """Records the walk's range still held after its last page."""
+
+
+class _WalkPages:
+    """What the pager walks one :class:`_Walk` with: the reader's, plus the walk's bookkeeping."""
+
+    def __init__(self, reader: StreamReader, walk: _Walk) -> None:
+        self.stream = reader.stream
+        self._reader = reader
+        self._walk = walk
+
+    def fetch(self, params: Mapping[str, Any], check: Callable[[ApiResponse], Page]) -> Page:
+        page = self._reader.fetch(params, check)
+        self._reader._after_page(self._walk, page)
+        return page
+
+    def emit(self, records: list[Mapping[str, Any]], log_id: str) -> None:
+        self._reader.emit(records, log_id)
+
+    def report_total(self, total: int) -> None:
+        if not self._walk.stolen:  # a stolen range's records were counted in its parent's total
+            self._reader.report_total(total)
+
+
 class StreamReader:
     """Yield ``{table_name: rows}`` batches for one stream and window.
 
@@ -142,6 +184,10 @@ class StreamReader:
         self._fan_out_rows = {b.fan_out_method: RowBuilder(b.fan_out_method) for b in stream.tables}
         self._probe_total: int | None = None
         self._slice_totals = 0
+        self._stealing = isinstance(stream.pager, DoudianKeysetPager)
+        self._walks: set[_Walk] = set()
+        self._waiting_walks = 0
+        self._hungry = 0
 
     # -- public -------------------------------------------------------------------------------
     def read(self, window: Window | None) -> Iterator[Rows]:
@@ -217,17 +263,19 @@ class StreamReader:
             ]
         self.progress.add_windows(len(pieces))
         for piece in pieces:
-            self._submit(self._walk, piece)
+            self._submit_walk(piece)
 
     def _slices(self, window: Window) -> list[Window]:
         total = self.stream.pager.count(self, window)
         if total is None:
             return [window]
         self._probe_total = (self._probe_total or 0) + total
-        # Enough slices that every worker stays busy to the end (records cluster in time, so
-        # equal-time slices are unequal in size), but never slices under ~5 pages. The probe only
-        # plans: even a window it calls empty is read, and the slices' own totals are checked against it.
-        spread = min(4 * self.max_workers, math.ceil(total / (5 * self.stream.pager.page_size)))
+        # A slice per worker (records cluster in time, so equal-time slices are unequal in size, and
+        # idle workers then steal from the largest), never slices under ~5 pages; pagers that cannot
+        # hand over a range get four per worker. The probe only plans: even a window it calls empty
+        # is read, and the slices' own totals are checked against it.
+        per_worker = 1 if self._stealing else 4
+        spread = min(per_worker * self.max_workers, math.ceil(total / (5 * self.stream.pager.page_size)))
         parts = min(self.max_slices, max(1, math.ceil(total / self.slice_records), spread))
         slices = window.split(parts)
         log.info(
@@ -239,9 +287,56 @@ class StreamReader:
         )
         return slices
 
-    def _walk(self, piece: Window | None) -> None:
-        self.stream.pager.walk(self, piece)
+    def _submit_walk(self, piece: Window | None, *, stolen: bool = False) -> None:
+        with self._pending_lock:
+            self._waiting_walks += 1
+        self._submit(self._walk, piece, stolen)
+
+    def _walk(self, piece: Window | None, stolen: bool) -> None:
+        with self._pending_lock:
+            self._waiting_walks -= 1
+        if piece is None or not self._stealing:
+            self.stream.pager.walk(self, piece)
+            self.progress.window_done()
+            return
+        walk = _Walk(piece, stolen=stolen)
+        with self._pending_lock:
+            self._walks.add(walk)
+        try:
+            self.stream.pager.walk(_WalkPages(self, walk), walk)
+        finally:
+            with self._pending_lock:
+                self._walks.discard(walk)
         self.progress.window_done()
+        self._ask_for_work()
+
+    def _ask_for_work(self) -> None:
+        """This worker is free and no piece waits: the next walk that can spare half will feed it."""
+        with self._pending_lock:
+            if not self._waiting_walks and not self._stop.is_set():
+                self._hungry += 1
+
+    def _after_page(self, walk: _Walk, page: Page) -> None:
+        """Between two pages of ``walk``: hand the upper half of its range to a hungry worker.
+
+        Only after a full page (a short page ends the walk: nothing above it is left), and cut above
+        the page's last record, so what the walk has read stays below the cut.
+        """
+        size = self.stream.pager.page_size
+        with self._pending_lock:
+            walk.left = max(0, page.total - len(page.records))
+            if not self._hungry or len(page.records) < size or walk.left < 2 * size:
+                return
+            if walk.left * 2 < max(w.left for w in self._walks):
+                return  # a fuller walk will feed the worker at its next page
+            cut = (page.times[-1] + 1 + walk.end) // 2
+            if not page.times[-1] < cut < walk.end:
+                return
+            self._hungry -= 1
+            stolen, walk.end = Window(cut, walk.end), cut
+            walk.left //= 2
+        self.progress.add_windows(1)
+        self._submit_walk(stolen, stolen=True)
 
     def _reconcile_window(self) -> None:
         """Every planned slice was read, and no slice held more records than the probe counted."""

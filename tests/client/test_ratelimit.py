@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_douyin.client import InMemoryTokenStore, TokenBucket, shared_bucket
+from airflow_provider_douyin.client import InMemoryTokenStore, TokenBucket
 
 from .fakes import BASE_URL, FakeClock, envelope, stored_pair
 
@@ -68,14 +68,6 @@ def test_threads_are_paced_at_the_rate() -> None:
     # the k-th grant can never come earlier than k / rate after the first one
     for k, moment in enumerate(granted):
         assert moment - granted[0] >= k / rate - 0.003
-
-
-def test_shared_bucket_is_one_per_key_and_takes_the_latest_rate() -> None:
-    first = shared_bucket("test-key-a", 5.0)
-    assert shared_bucket("test-key-a", 5.0) is first
-    assert shared_bucket("test-key-b", 5.0) is not first
-    assert shared_bucket("test-key-a", 8.0, 2) is first
-    assert (first.rate, first.burst) == (8.0, 2)
 
 
 def test_two_clients_of_one_app_key_share_the_limit(requests_mock: Any, make_client: Any) -> None:

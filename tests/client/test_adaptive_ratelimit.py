@@ -1,0 +1,290 @@
+"""Adaptive pacing (AIMD) and the app-wide limiter shared through Redis by every process of an app."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_douyin.client import InMemoryTokenStore
+from airflow_provider_douyin.client.config import DouyinConnectionError, ShopConfig
+from airflow_provider_douyin.client.ratelimit import (
+    COOLDOWN,
+    DECREASE,
+    FLOOR,
+    START,
+    AdaptiveLimiter,
+    AdaptiveRate,
+    RedisSchedule,
+    app_limiter,
+)
+
+from .fakes import APP_KEY, APP_SECRET, BASE_URL, FakeClock, envelope, stored_pair
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def test_pace_starts_near_the_limit_cuts_once_per_crowded_second_and_creeps_back() -> None:
+    clock = FakeClock(now=0.0)
+    pace = AdaptiveRate(20.0, clock=clock)
+    assert pace.rate == pytest.approx(20 * START)
+
+    pace.throttled()
+    pace.throttled()  # an in-flight request of the same crowded second: not a second cut
+    assert pace.rate == pytest.approx(20 * START * DECREASE)
+    clock.advance(COOLDOWN)
+    pace.throttled()
+    assert pace.rate == pytest.approx(20 * START * DECREASE**2)
+
+    for _ in range(8):  # 8 successes at ~16/s: half a second of traffic
+        pace.succeeded()
+    assert 20 * START * DECREASE**2 < pace.rate < 20 * START
+    for _ in range(200):
+        pace.succeeded()
+    assert pace.rate == pytest.approx(20 * START)  # never above the start
+
+
+def test_pace_never_falls_below_the_floor_and_restarts_when_the_limit_changes() -> None:
+    clock = FakeClock(now=0.0)
+    pace = AdaptiveRate(10.0, clock=clock)
+    for _ in range(30):
+        pace.throttled()
+        clock.advance(COOLDOWN)
+    assert pace.rate == pytest.approx(10 * FLOOR)
+    pace.configure(10.0)
+    assert pace.rate == pytest.approx(10 * FLOOR)  # the same limit keeps what was learnt
+    pace.configure(50.0)
+    assert pace.rate == pytest.approx(50 * START)
+
+
+def test_in_process_limiter_paces_at_the_adapted_rate() -> None:
+    clock = FakeClock(now=0.0)
+    limiter = AdaptiveLimiter(10.0, clock=clock, sleep=clock.sleep)
+    for _ in range(11):
+        limiter.acquire()
+    assert clock.now == pytest.approx(10 / (10 * START))
+    limiter.throttled()
+    limiter.acquire()
+    started = clock.now
+    for _ in range(10):
+        limiter.acquire()
+    assert clock.now - started == pytest.approx(10 / (10 * START * DECREASE))
+
+
+def test_the_transport_reports_throttles_and_successes_to_the_limiter(
+    requests_mock: Any, make_client: Any
+) -> None:
+    """A 60000 reply slows every client of the app; the call is still retried and succeeds."""
+    requests_mock.post(
+        f"{BASE_URL}/order/searchList",
+        [
+            {"json": envelope(60000, sub_code="isv.traffic-limited", msg="请求太频繁")},
+            {"json": envelope(data={"shop_order_list": [], "total": 0})},
+        ],
+    )
+    key = f"{uuid.uuid4().int % 10**19:019d}"
+    client = make_client(app_key=key, qps=1000.0, token_store=InMemoryTokenStore(stored_pair()))
+    pace = app_limiter(f"doudian:{key}", 1000.0).pace
+    assert pace.rate == pytest.approx(1000 * START)
+
+    client.call("order.searchList", {"page": 0, "size": 10})
+
+    assert requests_mock.call_count == 2
+    # cut once by the throttle, then raised a little by the retry's success
+    assert 1000 * START * DECREASE < pace.rate < 1000 * START * DECREASE * 1.01
+
+
+def test_app_limiter_is_one_per_app_and_url_and_takes_the_latest_qps() -> None:
+    first = app_limiter("test-app-a", 5.0)
+    assert app_limiter("test-app-a", 5.0) is first
+    assert app_limiter("test-app-b", 5.0) is not first
+    assert app_limiter("test-app-a", 5.0, REDIS_URL) is not first
+    assert app_limiter("test-app-a", 8.0) is first
+    assert first.pace.limit == 8.0
+
+
+@pytest.mark.parametrize(
+    ("extras", "expected"),
+    [
+        ({}, None),
+        ({"rate_limit_url": ""}, None),
+        ({"rate_limit_url": " redis://10.0.0.5:6379/2 "}, "redis://10.0.0.5:6379/2"),
+        ({"extra__douyin_shop__rate_limit_url": "rediss://cache:6380/0"}, "rediss://cache:6380/0"),
+    ],
+)
+def test_shop_connection_reads_rate_limit_url(extras: dict[str, Any], expected: str | None) -> None:
+    config = ShopConfig.from_connection(
+        "shop_a", login=APP_KEY, password=APP_SECRET, host=None, extras={"shop_id": "1", **extras}
+    )
+    assert config.rate_limit_url == expected
+
+
+def test_shop_connection_refuses_a_url_that_is_not_redis() -> None:
+    with pytest.raises(DouyinConnectionError, match=r"'shop_a': extra 'rate_limit_url' must be a Redis URL"):
+        ShopConfig.from_connection(
+            "shop_a",
+            login=APP_KEY,
+            password=APP_SECRET,
+            host=None,
+            extras={"shop_id": "1", "rate_limit_url": "http://127.0.0.1:6379"},
+        )
+
+
+def test_open_connection_reads_rate_limit_url() -> None:
+    from airflow_provider_douyin.client.errors import DouyinConfigError
+    from airflow_provider_douyin.client.open_config import OpenConfig
+
+    def parse(url: str) -> Any:
+        return OpenConfig.from_connection(
+            "life", login="awx1", password="s", host=None, extras={"rate_limit_url": url}
+        )
+
+    assert parse(REDIS_URL).rate_limit_url == REDIS_URL
+    with pytest.raises(DouyinConfigError, match="extra 'rate_limit_url' must be a Redis URL"):
+        parse("127.0.0.1:6379")
+
+
+# -- shared through Redis ---------------------------------------------------------------------------
+@pytest.fixture
+def redis_client() -> Any:
+    """A client of the Redis on 127.0.0.1:6379; skipped when it is absent, failed under CI=true."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable ({exc}); CI=true, so the test must run")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable ({exc})")
+    return client
+
+
+def _app_key() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+def test_redis_schedule_hands_out_consecutive_slots_to_every_process(redis_client: Any) -> None:
+    """Two schedules of one app (two processes' views) draw from one sequence of slots."""
+    import redis
+
+    clock = FakeClock(now=1000.0)
+    key = _app_key()
+    one = RedisSchedule(redis_client, key, clock=clock)
+    other = RedisSchedule(redis.Redis.from_url(REDIS_URL), key, clock=clock)
+    unrelated = RedisSchedule(redis_client, _app_key(), clock=clock)
+
+    waits = [schedule.reserve(0.1) for schedule in (one, other, one, other)]
+    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert unrelated.reserve(0.1) == 0.0
+    clock.advance(1.0)  # idle time is not banked: the next caller gets "now", not a burst
+    assert [one.reserve(0.5), other.reserve(0.5)] == pytest.approx([0.0, 0.5])
+
+
+def test_redis_schedule_uses_the_servers_clock_by_default(redis_client: Any) -> None:
+    schedule = RedisSchedule(redis_client, _app_key())
+    first, second = schedule.reserve(0.2), schedule.reserve(0.2)
+    assert first == 0.0
+    assert 0.15 < second <= 0.2  # the second slot starts 0.2 s after the first, less the time between
+
+
+def test_limiters_of_two_processes_share_one_pace(redis_client: Any) -> None:
+    import redis
+
+    clock = FakeClock(now=5000.0)
+    key = _app_key()
+    limiters = [
+        AdaptiveLimiter(
+            10.0,
+            schedule=RedisSchedule(redis.Redis.from_url(REDIS_URL), key, clock=clock),
+            clock=clock,
+            sleep=clock.sleep,
+        )
+        for _ in range(2)
+    ]
+    for _ in range(10):
+        for limiter in limiters:
+            limiter.acquire()
+    # 20 requests of the app, whichever process sent them: 19 intervals at the pace
+    assert clock.now - 5000.0 == pytest.approx(19 / (10 * START), abs=1e-4)  # slots are kept to the µs
+
+
+def test_an_unreachable_redis_paces_in_process_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    limiter = app_limiter(_app_key(), 100.0, f"redis://127.0.0.1:{port}/0")
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_douyin.client.ratelimit"):
+        waits = [limiter.acquire() for _ in range(3)]
+    assert waits[0] == 0.0 and waits[2] > 0  # still paced, by this process's bucket
+    assert caplog.text.count("Shared rate limiter unavailable") == 1  # not tried again for a while
+
+
+def test_clients_with_rate_limit_url_share_one_schedule(
+    redis_client: Any, requests_mock: Any, make_client: Any
+) -> None:
+    """Clients of one app_key with a rate_limit_url reserve their slots in that app's Redis key."""
+    reply = envelope(data={"shop_order_list": [], "total": 0})
+    requests_mock.post(f"{BASE_URL}/order/searchList", json=reply)
+    key = f"{uuid.uuid4().int % 10**19:019d}"
+    for _ in range(2):
+        client = make_client(
+            app_key=key, qps=5.0, rate_limit_url=REDIS_URL, token_store=InMemoryTokenStore(stored_pair())
+        )
+        client.call("order.searchList", {"page": 0, "size": 1})
+    seconds, micros = redis_client.time()
+    next_slot = float(redis_client.get(f"airflow_provider_douyin:rate:doudian:{key}"))
+    assert next_slot > seconds + micros / 1e6  # both requests reserved their slots in Redis
+
+
+def test_three_processes_of_one_app_share_the_gateway_limit(redis_client: Any) -> None:
+    """benchmarks/shared_limit.py, smaller: with rate_limit_url three processes together stay under
+    the gateway's limit yet use at least 85% of it; without it the same run is throttled."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "shared_limit.py"
+    command = [sys.executable, str(script), "--qps", "30", "--requests", "100", "--latency-ms", "50"]
+    command.append("--json")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    shared, alone = figures["shared"], figures["per_process"]
+
+    assert shared["ok"] == 300 and shared["failed"] == 0
+    assert shared["ratio"] >= 0.85, done.stdout
+    assert shared["throttled_share"] <= 0.01, done.stdout
+    assert alone["throttled_share"] > 0.1, done.stdout
+    assert done.returncode == 0
+
+
+@pytest.mark.parametrize(("where", "code"), [("extra", 28003018), ("data", 2119003)])
+def test_open_platform_throttle_codes_slow_the_app_down(requests_mock: Any, where: str, code: int) -> None:
+    """Open Platform throttles (28003018 in ``extra``, 2119003 in ``data``) cut the pace like 60000."""
+    from airflow_provider_douyin.client.open_platform import LIFE_ORDER_QUERY, OpenPlatformProtocol
+    from airflow_provider_douyin.client.retry import RetryPolicy
+    from airflow_provider_douyin.client.transport import Transport
+
+    from .test_open_protocol import BASE_URL as OPEN_URL
+    from .test_open_protocol import CLIENT_SECRET, CLIENT_TOKEN_VALUE, goodlife
+
+    throttled = goodlife({}, error_code=code)
+    throttled["data"]["error_code"] = code if where == "data" else 0
+    replies = [{"json": throttled}, {"json": goodlife({"orders": []})}]
+    requests_mock.get(f"{OPEN_URL}{LIFE_ORDER_QUERY}", replies)
+    key = f"awx{uuid.uuid4().hex}"
+    limiter = app_limiter(f"douyin-open:{key}", 20.0)
+    transport = Transport(
+        OpenPlatformProtocol(client_key=key, client_secret=CLIENT_SECRET, base_url=OPEN_URL),
+        limiter=limiter,
+        retry=RetryPolicy(max_attempts=2, initial=0.0, maximum=0.0),
+    )
+
+    transport.request(LIFE_ORDER_QUERY, {"account_id": "1"}, access_token=CLIENT_TOKEN_VALUE)
+
+    assert requests_mock.call_count == 2  # retried as before
+    assert 20 * START * DECREASE < limiter.pace.rate < 20 * START

@@ -1,0 +1,77 @@
+"""Idle workers take over the upper half of the busiest walk's range; every record is still read once."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from airflow_provider_douyin.client import DoudianShopClient, InMemoryTokenStore
+from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from airflow_provider_douyin.streams.catalog import get_stream
+from airflow_provider_douyin.streams.reader import StreamReader
+from airflow_provider_douyin.streams.windows import Window
+
+SHOP_ID = 1000001
+DAY = 86400
+
+
+def read_orders(server: Any, max_workers: int) -> tuple[StreamReader, Counter[str], list[tuple[str, str]]]:
+    """Read every order of the sandbox; return the reader, how often each id was emitted, and the
+    ``update_time_start``/``end`` of every full-size request (the ranges the walks asked for)."""
+    ranges: list[tuple[str, str]] = []
+    with DoudianShopClient(
+        app_key=SANDBOX_APP_KEY,
+        app_secret=SANDBOX_APP_SECRET,
+        base_url=server.url,
+        shop_id=str(SHOP_ID),
+        qps=1000,
+        token_store=InMemoryTokenStore(),
+    ) as client:
+
+        def call(method: str, params: Any) -> Any:
+            if params.get("size") == 100:
+                ranges.append((params["update_time_start"], params["update_time_end"]))
+            return client.request(method, params)
+
+        reader = StreamReader(call, get_stream("orders"), max_workers=max_workers)
+        now = int(time.time())
+        emitted: Counter[str] = Counter()
+        for rows in reader.read(Window(now - 31 * DAY, now - 1)):
+            emitted.update(str(row["order_id"]) for row in rows.get("orders", []))
+    return reader, emitted, ranges
+
+
+def test_idle_workers_steal_half_of_the_busiest_range_and_no_record_is_read_twice(
+    douyin_sandbox_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Orders pile up in recent days, so the newest of four equal-time slices holds most of them.
+    server = douyin_sandbox_factory(orders=3000, seed=5, latency_ms=30)
+    with caplog.at_level(logging.INFO, logger="airflow_provider_douyin.streams.reader"):
+        reader, emitted, ranges = read_orders(server, max_workers=4)
+
+    truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
+    assert set(emitted) == truth
+    assert [order for order, times in emitted.items() if times > 1] == []
+    planned = sum(
+        int(m[1]) for r in caplog.records if (m := re.search(r"reading (\d+) slices", r.getMessage()))
+    )
+    assert planned == 4
+    # Every stolen range is one more window, and a walk of its own from the cut upwards.
+    assert reader.progress.windows_total > planned
+    assert reader.progress.windows_done == reader.progress.windows_total
+    # A walk that gave up its upper half asks for no record above the cut after it.
+    assert len({end for _, end in ranges}) > planned
+
+
+def test_no_range_is_stolen_while_a_planned_slice_waits(douyin_sandbox_factory: Any) -> None:
+    server = douyin_sandbox_factory(orders=3000, seed=5)
+    reader, emitted, _ = read_orders(server, max_workers=1)
+    assert sum(emitted.values()) == len(emitted) == 3000
+    # 3000 records make two slices of ~2000 (slice_records); the one worker reads them in turn, and
+    # when it is done with the second nothing is left to take.
+    assert reader.progress.windows_total == 2
