@@ -4,6 +4,7 @@ Nothing here imports Airflow; the hooks wrap these classes and pass ``airflow.sd
 ``secret_masker`` and an Airflow-Variable-backed :class:`TokenStore`.
 """
 
+from airflow_provider_douyin.client.doudian_client import DoudianShopClient
 from airflow_provider_douyin.client.errors import (
     DouyinAuthError,
     DouyinDeadlineError,
@@ -21,7 +22,6 @@ from airflow_provider_douyin.client.errors import (
 )
 from airflow_provider_douyin.client.ratelimit import AdaptiveLimiter, TokenBucket, app_limiter
 from airflow_provider_douyin.client.retry import RetryPolicy
-from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.client.signing import canonical_param_json, sign_request
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenManager, TokenPair, TokenStore
 from airflow_provider_douyin.client.transport import ApiResponse, Transport

@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_douyin.client.config import SHOP_CONN_TYPE, DouyinConnectionError, ShopConfig
-from airflow_provider_douyin.client.shop import DoudianShopClient
+from airflow_provider_douyin.client.doudian_client import DoudianShopClient
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenStore
 from airflow_provider_douyin.hooks.forms import field_behaviour, form_widgets
 from airflow_provider_douyin.hooks.token_store import VariableTokenStore, mask_long_secret

@@ -25,8 +25,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
+from airflow_provider_douyin.client.doudian_client import DoudianShopClient
 from airflow_provider_douyin.client.errors import DouyinAuthError, DouyinError
-from airflow_provider_douyin.client.shop import DoudianShopClient
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.streams.conditions import evaluate
 

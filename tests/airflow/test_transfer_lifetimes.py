@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_douyin.client.shop import DoudianShopClient
+from airflow_provider_douyin.client.doudian_client import DoudianShopClient
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.landing import sinks
 from airflow_provider_douyin.transfers import douyin_to_sql
