@@ -18,6 +18,7 @@ from airflow_provider_douyin.client.open_client import DouyinOpenClient
 from airflow_provider_douyin.client.open_config import OPEN_CONN_TYPE, OpenConfig
 from airflow_provider_douyin.client.open_platform import LIFE_ORDER_QUERY
 from airflow_provider_douyin.client.open_tokens import ClientToken, InMemoryRecordStore, UserTokenChain
+from airflow_provider_douyin.hooks.connection import connection_fields
 from airflow_provider_douyin.hooks.forms import field_behaviour, form_widgets
 from airflow_provider_douyin.hooks.token_store import VariableTokenStore, mask_long_secret
 
@@ -43,14 +44,8 @@ class DouyinOpenHook(BaseHook):
     def __init__(self, douyin_conn_id: str = default_conn_name) -> None:
         super().__init__()
         self.douyin_conn_id = douyin_conn_id
-        conn = self.get_connection(douyin_conn_id)
-        self.config = OpenConfig.from_connection(  # a misconfigured connection fails here, naming the field
-            douyin_conn_id,
-            login=conn.login,
-            password=conn.password,
-            host=conn.host if not conn.port else f"{conn.host}:{conn.port}",
-            extras=conn.extra_dejson,
-        )
+        # A misconfigured connection, or one of the other platform, fails here, naming the field.
+        self.config = OpenConfig.from_connection(douyin_conn_id, **connection_fields(self, douyin_conn_id))
         mask_long_secret(self.config.client_secret)
         mask_long_secret(self.config.refresh_token)
         self.client_token_store = VariableTokenStore(

@@ -15,6 +15,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_douyin.client.config import SHOP_CONN_TYPE, DouyinConnectionError, ShopConfig
 from airflow_provider_douyin.client.doudian_client import DoudianShopClient
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore, TokenStore
+from airflow_provider_douyin.hooks.connection import connection_fields
 from airflow_provider_douyin.hooks.forms import field_behaviour, form_widgets
 from airflow_provider_douyin.hooks.token_store import VariableTokenStore, mask_long_secret
 
@@ -47,14 +48,8 @@ class DouyinShopHook(BaseHook):
         super().__init__()
         self.douyin_conn_id = douyin_conn_id
         self.token_refresh = token_refresh
-        conn = self.get_connection(douyin_conn_id)
-        self.config = ShopConfig.from_connection(  # a misconfigured connection fails here, naming the field
-            douyin_conn_id,
-            login=conn.login,
-            password=conn.password,
-            host=conn.host if not conn.port else f"{conn.host}:{conn.port}",
-            extras=conn.extra_dejson,
-        )
+        # A misconfigured connection, or one of the other platform, fails here, naming the field.
+        self.config = ShopConfig.from_connection(douyin_conn_id, **connection_fields(self, douyin_conn_id))
         mask_long_secret(self.config.app_secret)
         mask_long_secret(self.config.refresh_token)
         self.token_store = token_store or VariableTokenStore(douyin_conn_id)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from airflow_provider_douyin.client.errors import DouyinConfigError
 from airflow_provider_douyin.client.tokens import InMemoryTokenStore
 from airflow_provider_douyin.hooks.shop import DouyinConnectionError, DouyinShopHook, ShopConfig
 
@@ -112,3 +113,12 @@ def test_hook_fails_at_creation_with_the_field_name(monkeypatch):
 def test_auth_mode_accepts_doudians_grant_type_names(given, mode):
     """The long names keep Airflow from warning about extras under 5 characters in every task."""
     assert parse(shop_id="1", auth_mode=given, refresh_token="rt-bootstrap-value-123456789").auth_mode == mode
+
+
+def test_a_connection_of_the_other_platform_is_named_as_the_error(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DOUYIN_LIFE",
+        json.dumps({"conn_type": "douyin_open", "login": "awq1example", "password": SECRET}),
+    )
+    with pytest.raises(DouyinConfigError, match="needs a 'douyin_shop' connection; 'douyin_life'"):
+        DouyinShopHook("douyin_life")
