@@ -1,0 +1,1 @@
+"""Push messages: signed receivers for Doudian message pushes and Douyin Open Platform webhooks."""
