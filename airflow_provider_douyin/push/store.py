@@ -90,12 +90,12 @@ class PushStore:
             sa.Column("kind", sa.String(16)),
             sa.Column("data", sa.Text, nullable=False),
             sa.Column("body_sha256", sa.String(64), nullable=False),
-            sa.Column("received_at", sa.Float, nullable=False),
+            sa.Column("received_at", sa.Double, nullable=False),
             sa.Column("status", sa.String(16), nullable=False),
             sa.Column("attempts", sa.Integer, nullable=False, default=0),
-            sa.Column("next_attempt_at", sa.Float, nullable=False),
+            sa.Column("next_attempt_at", sa.Double, nullable=False),
             sa.Column("reason", sa.Text),
-            sa.Column("processed_at", sa.Float),
+            sa.Column("processed_at", sa.Double),
             sa.UniqueConstraint("conn_id", "msg_id", name=f"{prefix}messages_msg"),
             sa.Index(f"{prefix}messages_due", "status", "next_attempt_at"),
             sa.Index(f"{prefix}messages_body", "conn_id", "body_sha256"),
@@ -124,14 +124,22 @@ class PushStore:
         self.engine.dispose()
 
     # -- receiving ---------------------------------------------------------------------------
-    def _insert_ignoring(self, table: sa.Table) -> Any:
+    def _insert_ignoring(self, conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
+        """INSERT unless the key exists; whether a row was inserted.
+
+        Counted with RETURNING where the dialect has it: some drivers report no rowcount for an INSERT.
+        """
         name = self.engine.dialect.name
         if name in ("sqlite", "postgresql"):
             dialect = __import__(f"sqlalchemy.dialects.{name}", fromlist=["insert"])
-            return dialect.insert(table).on_conflict_do_nothing()
-        if name in ("mysql", "mariadb"):
-            return sa.insert(table).prefix_with("IGNORE")
-        raise PushRejected(500, f"no message store support for {name}")
+            statement = dialect.insert(table).on_conflict_do_nothing()
+        elif name in ("mysql", "mariadb"):
+            statement = sa.insert(table).prefix_with("IGNORE")
+        else:
+            raise PushRejected(500, f"no message store support for {name}")
+        if self.engine.dialect.insert_returning:
+            return bool(conn.execute(statement.returning(table.c.conn_id), values).all())
+        return conn.execute(statement, values).rowcount > 0
 
     def accept(
         self,
@@ -160,8 +168,9 @@ class PushStore:
             stored = 0
             for m in messages:
                 kind = kind_of(platform, m)
-                result = conn.execute(
-                    self._insert_ignoring(self.messages),
+                stored += self._insert_ignoring(
+                    conn,
+                    self.messages,
                     {
                         "conn_id": conn_id,
                         "platform": platform,
@@ -176,27 +185,21 @@ class PushStore:
                         "next_attempt_at": now,
                     },
                 )
-                stored += max(result.rowcount, 0)
         return Accepted(stored=stored, duplicates=len(messages) - stored)
 
     def count_rejection(self, conn_id: str, reason: str, now: float | None = None) -> None:
         minute = int((time.time() if now is None else now) // 60)
         key = {"conn_id": conn_id, "minute": minute, "reason": reason[:32]}
         t = self.rejections
+        increment = (
+            t.update()
+            .where(t.c.conn_id == conn_id, t.c.minute == minute, t.c.reason == key["reason"])
+            .values(count=t.c.count + 1)
+        )
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                t.update()
-                .where(t.c.conn_id == conn_id, t.c.minute == minute, t.c.reason == key["reason"])
-                .values(count=t.c.count + 1)
-            ).rowcount
-            if not updated:
-                inserted = conn.execute(self._insert_ignoring(t), {**key, "count": 1}).rowcount
-                if not inserted:  # another request inserted it in between
-                    conn.execute(
-                        t.update()
-                        .where(t.c.conn_id == conn_id, t.c.minute == minute, t.c.reason == key["reason"])
-                        .values(count=t.c.count + 1)
-                    )
+            if conn.execute(increment).rowcount or self._insert_ignoring(conn, t, {**key, "count": 1}):
+                return
+            conn.execute(increment)  # another request inserted the row in between
 
     # -- processing --------------------------------------------------------------------------
     def claim(
