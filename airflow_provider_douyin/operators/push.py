@@ -22,11 +22,15 @@ from airflow_provider_douyin.streams.schema import Table
 
 
 def batches_of(events: Iterable[Any]) -> dict[str, list[int]]:
-    """Union of the ``{conn_id: ids}`` batches carried by asset events (objects with ``extra``, or dicts)."""
+    """Union of the ``{conn_id: ids}`` batches of asset events (objects with ``extra``, or dicts).
+
+    An event a trigger fired carries the trigger's payload as ``extra["payload"]``.
+    """
     merged: dict[str, set[int]] = defaultdict(set)
     for event in events:
         extra = event.get("extra") if isinstance(event, Mapping) else getattr(event, "extra", None)
-        for conn_id, ids in ((extra or {}).get("batches") or {}).items():
+        payload = (extra or {}).get("payload") or {}
+        for conn_id, ids in (payload.get("batches") or {}).items():
             merged[conn_id].update(int(i) for i in ids)
     return {conn_id: sorted(ids) for conn_id, ids in merged.items()}
 

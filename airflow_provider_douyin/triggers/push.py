@@ -16,6 +16,8 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
+from airflow_provider_douyin.hooks.push import push_store
+
 
 class DouyinPushMessageTrigger(BaseEventTrigger):
     """Fires when push messages are waiting.
@@ -56,8 +58,6 @@ class DouyinPushMessageTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_douyin.hooks.push import push_store
-
         store = await sync_to_async(push_store)(self.store_conn_id)
         while True:
             batches = await asyncio.to_thread(
