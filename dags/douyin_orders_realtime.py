@@ -5,7 +5,8 @@ signed push before acking it. The ``douyin_push_messages`` asset's watcher hands
 in batches as asset events; each run re-reads the records they name (``order.orderDetail``,
 ``afterSale.Detail``, ``product.detail``) and upserts them into the same tables as
 ``douyin_orders_hourly``, guarded by ``update_time``, so a late or replayed push never overwrites
-a newer row. A record that cannot be read is retried by the watcher after a backoff and parked
+a newer row. Webhooks of the ``douyin_open_default`` app refresh the 抖音来客 order they name
+(``douyin_life_orders``). A record that cannot be read is retried by the watcher after a backoff and parked
 with its reason after five attempts. The hourly DAG stays the backstop for pushes that never come.
 
 Set ``DOUYIN_PUSH_STORE_CONN_ID`` (or ``[douyin] push_store_conn_id``) to the SQL connection
@@ -18,7 +19,7 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import DAG, Asset, AssetWatcher, task
-from douyin_common import API_POOL, SHOP_CONN_ID, START_DATE, WAREHOUSE_CONN_ID
+from douyin_common import API_POOL, OPEN_CONN_ID, SHOP_CONN_ID, START_DATE, WAREHOUSE_CONN_ID
 
 from airflow_provider_douyin.triggers.push import DouyinPushMessageTrigger
 
@@ -29,7 +30,9 @@ push_messages = Asset(
     watchers=[
         AssetWatcher(
             name="douyin_push_watcher",
-            trigger=DouyinPushMessageTrigger(conn_ids=[SHOP_CONN_ID], store_conn_id=STORE_CONN_ID),
+            trigger=DouyinPushMessageTrigger(
+                conn_ids=[SHOP_CONN_ID, OPEN_CONN_ID], store_conn_id=STORE_CONN_ID
+            ),
         )
     ],
 )

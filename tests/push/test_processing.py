@@ -216,3 +216,31 @@ def test_the_store_on_a_warehouse_database(backend, request, monkeypatch):
     finally:
         store._meta.drop_all(store.engine)
         store.dispose()
+
+
+def test_a_webhook_lands_the_life_order_it_names(sqlite_hook, douyin_sandbox_factory, tmp_path: Path):
+    from airflow_provider_douyin.client.open_client import DouyinOpenClient
+    from airflow_provider_douyin.push.process import OpenRecords
+    from tests.push.pushkit import OPEN_CONN, webhook_body
+
+    sandbox = douyin_sandbox_factory(orders=20, life_orders=30, seed=14)
+    account_id = sandbox.account_ids[0]
+    order = sandbox.open_truth("life_orders", account_id=account_id)[0]
+    body = webhook_body(order_id=str(order["order_id"]))
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    message = PushMessage(msg_id="wh-1", tag="life_trade_order_notify", data=body.decode())
+    store.accept(OPEN_CONN, "open", [message], hashlib.sha256(body).hexdigest())
+    client = DouyinOpenClient(
+        client_key=sandbox.client_key, client_secret=sandbox.client_secret, base_url=sandbox.url,
+        lock_directory=str(tmp_path),
+    )  # fmt: skip
+    with client:
+        result = process_messages(
+            store, store.claim(lease_s=0)[OPEN_CONN], OpenRecords(client.call, account_id),
+            lambda tables: SqlStreamSink(sqlite_hook, tables, table_prefix=PREFIX),
+        )  # fmt: skip
+    assert result.as_dict()["done"] == 1, [(m.status, m.reason) for m in store.load([1])]
+    rows = sqlite_hook.get_records(f"SELECT order_id, update_order_time FROM {PREFIX}life_orders")
+    assert [(str(r[0]), int(r[1])) for r in rows] == [(str(order["order_id"]), order["update_order_time"])]
+    certificates = sqlite_hook.get_records(f"SELECT count(*) FROM {PREFIX}life_certificates")[0][0]
+    assert certificates == len(order.get("certificate") or [])
