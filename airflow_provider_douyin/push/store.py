@@ -27,6 +27,8 @@ import sqlalchemy as sa
 from airflow_provider_douyin.push.protocol import Platform, PushMessage, PushRejected, kind_of
 
 PENDING, DONE, PARKED, UNKNOWN = "pending", "done", "parked", "unknown"
+RETAIN_MINUTES = 24 * 60
+"""How long refusal counters are kept."""
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,14 @@ class PushStore:
             .values(count=t.c.count + 1)
         )
         with self.engine.begin() as conn:
-            if conn.execute(increment).rowcount or self._insert_ignoring(conn, t, {**key, "count": 1}):
+            if conn.execute(increment).rowcount:
                 return
-            conn.execute(increment)  # another request inserted the row in between
+            if not self._insert_ignoring(conn, t, {**key, "count": 1}):
+                conn.execute(increment)  # another request inserted the row in between
+                return
+            # The first refusal of a minute also drops the connection's counters older than a day,
+            # so refusals cost at most one row per connection, reason and minute of the last day.
+            conn.execute(t.delete().where(t.c.conn_id == conn_id, t.c.minute < minute - RETAIN_MINUTES))
 
     # -- processing --------------------------------------------------------------------------
     def claim(

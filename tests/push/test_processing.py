@@ -208,8 +208,12 @@ def test_the_store_on_a_warehouse_database(backend, request, monkeypatch):
         store.finish(claimed[:1])
         store.fail(claimed[1:], "boom", max_attempts=1, backoff_s=0)
         assert [m.status for m in store.load(claimed)] == [DONE, PARKED]
-        for _ in range(3):
+        store.count_rejection(SHOP_CONN, "size", now=t0 - 2 * 86400)
+        for _ in range(3):  # the first of a minute also drops counters older than a day
             store.count_rejection(SHOP_CONN, "signature")
+        with store.engine.connect() as conn:
+            kept = conn.execute(store.rejections.select()).all()
+        assert [(r.reason, r.count) for r in kept] == [("signature", 3)]
         health = store.health()[SHOP_CONN]
         assert (health["rejected_signatures_last_hour"], health["parked"], health["pending"]) == (3, 1, 0)
         assert PENDING not in {m.status for m in store.load(claimed)}
