@@ -18,7 +18,6 @@ from typing import Any
 
 from airflow_provider_douyin.push.protocol import (
     DOUDIAN_ACK,
-    VERIFY_TAG,
     Platform,
     PushRejected,
     check_sign,
@@ -104,7 +103,7 @@ class PushReceiver:
         if (headers.get("app-id") or "").strip() != creds.key:
             raise PushRejected(403, "app-id does not match the connection")
         check_sign(doudian_sign(creds.key, creds.secret, raw), headers.get("event-sign"))
-        messages = [m for m in parse_doudian(raw) if m.tag != VERIFY_TAG]
+        messages = parse_doudian(raw)
         if messages:
             result = self.store.accept(conn_id, "doudian", messages, hashlib.sha256(raw).hexdigest())
             log.info("Push for %s: %d stored, %d duplicates", conn_id, result.stored, result.duplicates)

@@ -228,7 +228,7 @@ def test_accepted_pushes_are_acked_stored_once_and_verifications_answered(target
         assert response.status_code == 200 and response.content == b'{"code":0,"msg":"success"}'
     assert target.messages() == before + 2
 
-    verify = doudian_body({"tag": "0", "msg_id": "verify", "data": ""})
+    verify = doudian_body({"tag": "0", "data": {"shape": "not relied on"}})
     response = requests.post(url, data=verify, headers=doudian_headers(verify), timeout=10)
     assert response.status_code == 200 and response.json() == {"code": 0, "msg": "success"}
     assert target.messages() == before + 2
