@@ -3,8 +3,10 @@
 Each poll claims the due pending messages (new ones, and ones whose retry backoff or lease has
 run out) and yields ONE event for all of them, ``{"batches": {conn_id: [message ids]}}``: the
 asset event that schedules the realtime DAG. Claiming hides the messages for ``lease_s``; a run
-that never settles them (killed, failed) gets them handed out again after that, so the only
-state is in the store and a triggerer restart loses nothing.
+that never settles them (killed, failed), or an event that starts no run at all (Airflow 3.3's
+scheduler can consume an asset event that arrives while it creates the previous run without
+giving it a run: apache/airflow#70972), gets them handed out again after that. The only state is
+in the store, so a triggerer restart loses nothing.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class DouyinPushMessageTrigger(BaseEventTrigger):
         store_conn_id: str | None = None,
         poll_interval: float = 1.0,
         batch_size: int = 500,
-        lease_s: float = 300.0,
+        lease_s: float = 60.0,
     ) -> None:
         super().__init__()
         self.conn_ids = list(conn_ids) if conn_ids is not None else None
