@@ -39,9 +39,9 @@ def main() -> int:
     import tests.conftest  # noqa: F401  (an isolated AIRFLOW_HOME before Airflow is imported)
     from airflow_provider_douyin.sandbox import SandboxServer
     from airflow_provider_douyin.sandbox.config import SandboxConfig
-    from tests.airflow.test_manual_triggers import free_port
+    from tests.airflow.deployment import free_port, postgres_database
     from tests.airflow.test_push_realtime import SHOP_ID, changed_orders, realtime_deployment, wait_landed
-    from tests.push.pushkit import doudian_body, doudian_headers, order_record, postgres_database
+    from tests.push.pushkit import doudian_body, doudian_headers, order_record
 
     workdir = Path(tempfile.mkdtemp(prefix="push-latency-"))
     sent: list[tuple[str, int, float]] = []  # (order_id, version, sent_at)

@@ -9,16 +9,11 @@ database, the way the DAGs are deployed, with every port picked free.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,13 +21,18 @@ import pytest
 import requests
 
 from airflow_provider_douyin.sandbox import (
-    SANDBOX_APP_KEY,
-    SANDBOX_APP_SECRET,
     SANDBOX_CLIENT_KEY,
     SANDBOX_CLIENT_SECRET,
     SandboxServer,
 )
-from tests.conftest import ROOT, SECRET_PATTERNS
+from tests.airflow.deployment import (
+    deployment_env,
+    free_port,
+    postgres_database,
+    shop_connection,
+    stop_services,
+)
+from tests.conftest import SECRET_PATTERNS
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -44,32 +44,12 @@ DAGS = (
     "douyin_settlements_daily",
     "douyin_token_maintenance",
 )
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def metadata_db() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"h_airflow_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(PG_ADMIN)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with postgres_database("h_airflow") as url:
+        yield url
 
 
 @dataclass
@@ -107,36 +87,12 @@ def deployment(tmp_path: Path, metadata_db: str, douyin_sandbox_factory) -> Iter
     api_port = free_port()
     home, logs, warehouse = tmp_path / "home", tmp_path / "services", tmp_path / "warehouse.db"
     logs.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        {
-            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "6",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT": json.dumps(
-                {
-                    "conn_type": "douyin_shop",
-                    "host": sandbox.url,
-                    "login": SANDBOX_APP_KEY,
-                    "password": SANDBOX_APP_SECRET,
-                    "extra": {"shop_id": str(SHOP_ID), "qps": 50},
-                }
-            ),
+    env = deployment_env(
+        home,
+        metadata_db,
+        api_port,
+        **{
+            "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT": shop_connection(sandbox.url, SHOP_ID),
             "AIRFLOW_CONN_DOUYIN_OPEN_DEFAULT": json.dumps(
                 {
                     "conn_type": "douyin_open",
@@ -148,7 +104,7 @@ def deployment(tmp_path: Path, metadata_db: str, douyin_sandbox_factory) -> Iter
             ),
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
             "DOUYIN_SAFETY_LAG_S": "0",
-        }
+        },
     )
     deployment = Deployment(f"http://127.0.0.1:{api_port}", env, logs, warehouse, requests.Session(), sandbox)
     deployment.airflow("db", "migrate")
@@ -173,15 +129,7 @@ def deployment(tmp_path: Path, metadata_db: str, douyin_sandbox_factory) -> Iter
         deployment.session.headers["Authorization"] = f"Bearer {token}"
         yield deployment
     finally:
-        for proc in services:  # each service and the processes it forked, by its own process group
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in services:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_services(services)
 
 
 def api_token(url: str) -> str | None:

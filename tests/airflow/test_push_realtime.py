@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,19 +26,18 @@ import pytest
 import requests
 
 from airflow_provider_douyin.push.store import DONE, open_store
-from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from airflow_provider_douyin.sandbox.config import SandboxConfig
+from tests.airflow.deployment import deployment_env, free_port, shop_connection, stop_services
 from tests.airflow.test_manual_triggers import (  # noqa: F401  (metadata_db is a fixture)
     SHOP_ID,
     Deployment,
     api_token,
     dag_parsed,
-    free_port,
     metadata_db,
     task_logs,
     wait_for,
 )
-from tests.conftest import ROOT, SECRET_PATTERNS
+from tests.conftest import SECRET_PATTERNS
 from tests.push.pushkit import doudian_body, doudian_headers, order_record
 
 pytestmark = pytest.mark.timeout(600)
@@ -77,41 +74,17 @@ def realtime_deployment(tmp_path: Path, metadata_url: str, sandbox, receiver_por
     api_port = free_port()
     home, logs, warehouse = tmp_path / "home", tmp_path / "services", tmp_path / "warehouse.db"
     logs.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env.update(
-        {
-            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "6",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(16).hex(),
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT": json.dumps(
-                {
-                    "conn_type": "douyin_shop",
-                    "host": sandbox.url,
-                    "login": SANDBOX_APP_KEY,
-                    "password": SANDBOX_APP_SECRET,
-                    "extra": {"shop_id": str(SHOP_ID), "qps": 50},
-                }
-            ),
+    env = deployment_env(
+        home,
+        metadata_url,
+        api_port,
+        **{
+            "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT": shop_connection(sandbox.url, SHOP_ID),
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
             # The message tables live in the warehouse, as the README recommends.
             "DOUYIN_PUSH_STORE_CONN_ID": "douyin_warehouse",
             "DOUYIN_PUSH_HOME": str(tmp_path / "push-home"),
-        }
+        },
     )
     deployment = Deployment(f"http://127.0.0.1:{api_port}", env, logs, warehouse, requests.Session(), sandbox)
     deployment.airflow("db", "migrate")
@@ -140,15 +113,7 @@ def realtime_deployment(tmp_path: Path, metadata_url: str, sandbox, receiver_por
             deployment, f"http://127.0.0.1:{receiver_port}/douyin/push/doudian/douyin_shop_default"
         )
     finally:
-        for proc in services:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in services:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_services(services)
 
 
 def changed_orders(sandbox, mutate: Callable[[], object]) -> dict[str, int]:

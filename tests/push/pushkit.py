@@ -27,6 +27,7 @@ from airflow_provider_douyin.sandbox import (
     SANDBOX_CLIENT_KEY,
     SANDBOX_CLIENT_SECRET,
 )
+from tests.airflow.deployment import deployment_env
 from tests.conftest import ROOT
 
 SHOP_CONN = "douyin_shop_push"
@@ -195,33 +196,6 @@ def standalone(env: dict[str, str], port: int, log: Path, *extra: str) -> Iterat
         receiver.stop()
 
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-@contextmanager
-def postgres_database(prefix: str = "h10a_push") -> Iterator[str]:
-    """A throwaway PostgreSQL database (a SQLAlchemy URL); skipped without a server unless CI=true."""
-    import uuid
-
-    import psycopg2
-    import pytest
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(PG_ADMIN)
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
 PLUGIN_SHIM = (
     "from airflow_provider_douyin.plugins.push_receiver import DouyinPushReceiverPlugin  # noqa: F401\n"
 )
@@ -244,18 +218,9 @@ def mounted(env: dict[str, str], metadata_url: str, tmp: Path, port: int) -> Ite
     plugins.mkdir(exist_ok=True)
     if not plugin_installed():
         (plugins / "douyin_push_plugin.py").write_text(PLUGIN_SHIM)
-    env = {
-        **env,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-        "AIRFLOW__CORE__AUTH_MANAGER": (
-            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-        ),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "h10a-" + os.urandom(8).hex(),
-        "AIRFLOW__API__PORT": str(port),
-    }
+    settings = deployment_env(Path(env["AIRFLOW_HOME"]), metadata_url, port)
+    env = {**env, **{k: v for k, v in settings.items() if k.startswith("AIRFLOW__")}}
+    env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
     log = tmp / "api-server.out"
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],

@@ -19,7 +19,7 @@ from airflow_provider_douyin.push.process import DoudianRecords, process_message
 from airflow_provider_douyin.push.protocol import PushMessage, PushRejected
 from airflow_provider_douyin.push.store import DONE, PARKED, PENDING, PushStore, open_store
 from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
-from tests.airflow.test_manual_triggers import free_port
+from tests.airflow.deployment import free_port
 from tests.push.pushkit import (
     SHOP_CONN,
     SHOP_ID,

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from airflow_provider_douyin.push.store import PushStore, open_store
-from tests.airflow.test_manual_triggers import free_port
+from tests.airflow.deployment import free_port, postgres_database
 from tests.push.pushkit import (
     OPEN_CONN,
     OTHER_APP_KEY,
@@ -33,7 +33,6 @@ from tests.push.pushkit import (
     mounted,
     open_sign,
     order_record,
-    postgres_database,
     standalone,
     webhook_body,
 )
