@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from airflow_provider_douyin.push.protocol import (
     DOUDIAN_ACK,
@@ -80,24 +80,25 @@ class PushReceiver:
         was longer than ``max_body`` (the caller stops reading there)."""
         if platform not in PLATFORMS:
             return Reply(404, {"error": "unknown push path"})
+        kind = cast(Platform, platform)
         if method.upper() != "POST":
-            return _refusal(platform, 405, "only POST is accepted")  # type: ignore[arg-type]
-        creds = self.credentials(platform, conn_id)  # type: ignore[arg-type]
+            return _refusal(kind, 405, "only POST is accepted")
+        creds = self.credentials(kind, conn_id)
         if creds is None:
-            return _refusal(platform, 404, "unknown connection")  # type: ignore[arg-type]
+            return _refusal(kind, 404, "unknown connection")
         try:
             if raw is None or len(raw) > self.max_body:
                 raise PushRejected(413, f"body over {self.max_body} bytes")
-            if platform == "doudian":
+            if kind == "doudian":
                 return self._doudian(conn_id, creds, headers, raw)
             return self._open(conn_id, creds, headers, raw)
         except PushRejected as exc:
-            log.warning("Refused a %s push for %s: %s", platform, conn_id, exc.reason)
+            log.warning("Refused a %s push for %s: %s", kind, conn_id, exc.reason)
             try:
                 self.store.count_rejection(conn_id, _reason_key(exc))
             except Exception:  # the refusal stands even when the counter cannot be written
                 log.exception("Could not count a refused push for %s", conn_id)
-            return _refusal(platform, exc.status, exc.reason)  # type: ignore[arg-type]
+            return _refusal(kind, exc.status, exc.reason)
 
     def _doudian(self, conn_id: str, creds: Credentials, headers: Mapping[str, str], raw: bytes) -> Reply:
         if (headers.get("app-id") or "").strip() != creds.key:
