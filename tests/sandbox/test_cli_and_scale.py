@@ -78,5 +78,6 @@ def test_help_states_each_default_once() -> None:
     text = " ".join(out.split())  # undo argparse's line wrapping
     assert ") (default" not in text, "an option names its default twice"
     assert "lifetime in seconds (default 604800 = 7 d)" in text
-    assert text.count("(default") == 31  # every option but --help, --port, --page-drift, --order-shuffle
+    # every option but --help, --port, --page-drift, --order-shuffle, --push-url, --webhook-url
+    assert text.count("(default") == 40
     assert "GET /sandbox/truth/{table}?shop_id= (NDJSON: one JSON record per line)" in text
