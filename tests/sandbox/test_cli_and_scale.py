@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from sandbox_testkit import Gateway
+from sandbox_testkit import Gateway, cli_serve
 
 from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SandboxServer
 
@@ -27,24 +26,9 @@ def test_help_documents_credentials() -> None:
 
 
 def test_serve_prints_url_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", "--orders", "50", "--shops", "2", "--qps-limit", "9"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline().strip()
-        assert first.startswith("douyin-sandbox listening on http://127.0.0.1:")
-        url = first.rsplit(" ", 1)[1]
+    with cli_serve("--orders", "50", "--shops", "2", "--qps-limit", "9") as (url, _):
         info = requests.get(url + "/sandbox/info", timeout=5).json()
         assert info["shop_ids"] == [1000001, 1000002] and info["faults"]["qps_limit"] == 9
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.mark.skipif(os.environ.get("DOUYIN_SANDBOX_BIG") != "1", reason="set DOUYIN_SANDBOX_BIG=1 to run")

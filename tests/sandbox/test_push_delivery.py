@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from sandbox_testkit import cli_serve
 
 from airflow_provider_douyin.sandbox import (
     SANDBOX_APP_KEY,
@@ -116,10 +114,22 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
+def receiver_factory() -> Iterator[Callable[..., Receiver]]:
+    """``make(reply)`` starts a receiver answering with ``reply``; all stop at teardown."""
+    made: list[Receiver] = []
+
+    def make(reply: Callable[[Received], tuple[int, bytes]] = acknowledge) -> Receiver:
+        made.append(Receiver(reply))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.stop()
+
+
+@pytest.fixture
+def receiver(receiver_factory: Callable[..., Receiver]) -> Receiver:
+    return receiver_factory()
 
 
 def _data(listing: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
@@ -245,19 +255,16 @@ def test_url_checks_send_doudian_tag_0_and_the_open_challenge(
 
 
 def test_a_receiver_that_does_not_echo_the_challenge_is_not_verified(
-    douyin_sandbox_factory: Callable[..., SandboxServer],
+    douyin_sandbox_factory: Callable[..., SandboxServer], receiver_factory: Callable[..., Receiver]
 ) -> None:
-    deaf = Receiver(lambda request: (200, ACK))
-    try:
-        sandbox = douyin_sandbox_factory(
-            orders=20, life_orders=20, webhook_url=deaf.url, push_max_attempts=2, push_retry_ms=10
-        )
-        sandbox.send_push_verification("open")
-        [delivery] = sandbox.wait_for_pushes()
-        assert (delivery["state"], delivery["attempts"], delivery["acked"]) == ("failed", 2, False)
-        assert len(deaf.of("open")) == 2
-    finally:
-        deaf.stop()
+    deaf = receiver_factory(lambda request: (200, ACK))
+    sandbox = douyin_sandbox_factory(
+        orders=20, life_orders=20, webhook_url=deaf.url, push_max_attempts=2, push_retry_ms=10
+    )
+    sandbox.send_push_verification("open")
+    [delivery] = sandbox.wait_for_pushes()
+    assert (delivery["state"], delivery["attempts"], delivery["acked"]) == ("failed", 2, False)
+    assert len(deaf.of("open")) == 2
 
 
 # --------------------------------------------------------------------------- Open Platform webhooks
@@ -313,39 +320,31 @@ def test_merchant_changes_send_signed_webhooks_that_match_the_truth(
 
 # --------------------------------------------------------------------------- acknowledgement
 def test_no_ack_is_retried_and_an_ack_stops_the_retries(
-    douyin_sandbox_factory: Callable[..., SandboxServer],
+    douyin_sandbox_factory: Callable[..., SandboxServer], receiver_factory: Callable[..., Receiver]
 ) -> None:
     answers = iter([(200, b'{"code":1,"msg":"fail"}'), (200, b"not json")])
-    flaky = Receiver(lambda request: next(answers, (200, ACK)))
-    try:
-        sandbox = douyin_sandbox_factory(orders=20, push_url=flaky.url, push_retry_ms=10)
-        sandbox.mutate(new_orders=1)
-        [delivery] = sandbox.wait_for_pushes()
-        assert (delivery["state"], delivery["attempts"]) == ("acked", 3)
-        assert [a["acked"] for a in delivery["attempt_log"]] == [False, False, True]
-        bodies = [r.body for r in flaky.of("doudian")]
-        assert len(bodies) == 3 and len(set(bodies)) == 1
-        sandbox.mutate(new_orders=1)
-        assert sandbox.wait_for_pushes()[-1]["attempts"] == 1
-        assert len(flaky.of("doudian")) == 4
-    finally:
-        flaky.stop()
+    flaky = receiver_factory(lambda request: next(answers, (200, ACK)))
+    sandbox = douyin_sandbox_factory(orders=20, push_url=flaky.url, push_retry_ms=10)
+    sandbox.mutate(new_orders=1)
+    [delivery] = sandbox.wait_for_pushes()
+    assert (delivery["state"], delivery["attempts"]) == ("acked", 3)
+    assert [a["acked"] for a in delivery["attempt_log"]] == [False, False, True]
+    bodies = [r.body for r in flaky.of("doudian")]
+    assert len(bodies) == 3 and len(set(bodies)) == 1
+    sandbox.mutate(new_orders=1)
+    assert sandbox.wait_for_pushes()[-1]["attempts"] == 1
+    assert len(flaky.of("doudian")) == 4
 
 
 def test_a_message_never_acknowledged_is_given_up_after_the_last_attempt(
-    douyin_sandbox_factory: Callable[..., SandboxServer],
+    douyin_sandbox_factory: Callable[..., SandboxServer], receiver_factory: Callable[..., Receiver]
 ) -> None:
-    broken = Receiver(lambda request: (500, b"oops"))
-    try:
-        sandbox = douyin_sandbox_factory(
-            orders=20, push_url=broken.url, push_retry_ms=10, push_max_attempts=3
-        )
-        sandbox.mutate(new_orders=1)
-        [delivery] = sandbox.wait_for_pushes()
-        assert (delivery["state"], delivery["attempts"], delivery["status_code"]) == ("failed", 3, 500)
-        assert len(broken.of("doudian")) == 3
-    finally:
-        broken.stop()
+    broken = receiver_factory(lambda request: (500, b"oops"))
+    sandbox = douyin_sandbox_factory(orders=20, push_url=broken.url, push_retry_ms=10, push_max_attempts=3)
+    sandbox.mutate(new_orders=1)
+    [delivery] = sandbox.wait_for_pushes()
+    assert (delivery["state"], delivery["attempts"], delivery["status_code"]) == ("failed", 3, 500)
+    assert len(broken.of("doudian")) == 3
 
 
 def test_the_api_never_waits_for_a_slow_receiver(
@@ -493,30 +492,13 @@ def test_urls_and_faults_are_set_at_runtime_over_http(
 
 
 def test_serve_sends_to_the_urls_given_on_the_command_line(receiver: Receiver) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_douyin.sandbox", "serve", "--port", "0", "--orders", "30",
-         "--life-orders", "30", "--push-url", receiver.url, "--webhook-url", receiver.url,
-         "--push-duplicate", "1"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+    urls = ["--push-url", receiver.url, "--webhook-url", receiver.url]
+    with cli_serve("--orders", "30", "--life-orders", "30", *urls, "--push-duplicate", "1") as (url, _):
         state = requests.get(url + "/sandbox/push", timeout=10).json()
         assert (state["push_url"], state["webhook_url"]) == (receiver.url, receiver.url)
         requests.post(url + "/sandbox/push/verify", json={"platform": "doudian"}, timeout=10)
-        for _ in range(200):
-            if (
-                len(receiver.requests) == 2
-                and requests.get(url + "/sandbox/push", timeout=10).json()["pending"] == 0
-            ):
+        for _ in range(200):  # until both copies are acknowledged
+            if requests.get(url + "/sandbox/push", timeout=10).json()["deliveries"].get("acked") == 2:
                 break
             threading.Event().wait(0.05)
         assert [r.record()["tag"] for r in receiver.of("doudian")] == ["0", "0"]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
