@@ -189,6 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         open_info = server.open_info()
         print(f"merchants {open_info['account_ids']} client_key {open_info['client_key']}", flush=True)
+        if info["push"]["push_url"] or info["push"]["webhook_url"]:
+            push = info["push"]
+            print(
+                f"push messages to {push['push_url'] or '-'}, webhooks to {push['webhook_url'] or '-'}",
+                flush=True,
+            )
         while not stop.wait(0.5):
             pass
     finally:

@@ -289,6 +289,7 @@ class Engine:
             "clock": self.business_clock.state(),
             "generation_seconds": round(self.generation_seconds, 3),
             "faults": self.faults.as_dict(),
+            "push": None if self.push is None else self.push.state(),
         }
 
     def stats(self) -> dict[str, Any]:

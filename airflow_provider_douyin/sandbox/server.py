@@ -6,7 +6,7 @@ client sees ECONNRESET, and a slow response is a sleep before anything is writte
 
 Control API (unsigned JSON, never subject to faults):
 
-* ``GET  /sandbox/info`` — app_key/app_secret, shop ids, record counts, current faults.
+* ``GET  /sandbox/info`` — app_key/app_secret, shop ids, record counts, current faults, push URLs.
 * ``GET  /sandbox/stats`` — requests by method, responses by code, faults injected, refreshes.
 * ``POST /sandbox/reset_stats`` — zero the counters.
 * ``GET  /sandbox/clock`` / ``POST /sandbox/clock`` — the business clock; move it forward with

@@ -494,7 +494,7 @@ def test_urls_and_faults_are_set_at_runtime_over_http(
 def test_serve_sends_to_the_urls_given_on_the_command_line(receiver: Receiver) -> None:
     urls = ["--push-url", receiver.url, "--webhook-url", receiver.url]
     with cli_serve("--orders", "30", "--life-orders", "30", *urls, "--push-duplicate", "1") as (url, _):
-        state = requests.get(url + "/sandbox/push", timeout=10).json()
+        state = requests.get(url + "/sandbox/info", timeout=10).json()["push"]
         assert (state["push_url"], state["webhook_url"]) == (receiver.url, receiver.url)
         requests.post(url + "/sandbox/push/verify", json={"platform": "doudian"}, timeout=10)
         for _ in range(200):  # until both copies are acknowledged
