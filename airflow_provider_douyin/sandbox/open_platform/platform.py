@@ -14,12 +14,14 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
 from ..config import SandboxConfig
 from ..fault_injection import FaultInjector
 from ..hashing import mix
+from ..push_delivery import OPEN, PushDelivery
 from ..reply import ControlError, Reply, check_truth_table, lookup, stream_locked
 from .constants import ROOT_ACCOUNT_ID, SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
 from .envelope import (
@@ -35,6 +37,7 @@ from .merchant import Merchant
 from .oauth import TokenRules
 from .queries import QUERIES
 from .records import TRUTH_TABLES, truth
+from .webhooks import Webhook, certificate_webhook, order_webhooks
 
 API_OFFLINE = 2119010
 LIFE_ACCOUNT_HEADER = "rpc-transit-life-account"
@@ -69,10 +72,15 @@ class OpenPlatform:
     """
 
     def __init__(
-        self, config: SandboxConfig, clock: Callable[[], float], wall_clock: Callable[[], float] = time.time
+        self,
+        config: SandboxConfig,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float] = time.time,
+        push: PushDelivery | None = None,
     ) -> None:
         """``clock``: business time, which data, mutations and the truth follow; ``wall_clock``: real
-        time, which token lifetimes, the QPS window and the envelope's ``now`` follow."""
+        time, which token lifetimes, the QPS window and the envelope's ``now`` follow; ``push``
+        receives the webhooks every change of a merchant's records causes."""
         self.config = config
         self.faults = config.faults
         self.clock = clock
@@ -93,6 +101,12 @@ class OpenPlatform:
             for no, account_id in enumerate(account_ids(config.merchants))
         ]
         self.merchant_by_id = {m.account_id: m for m in self.merchants}
+        self.push = push
+        if push is not None:
+            for m in self.merchants:
+                m.orders.listener = partial(self._push, m, partial(order_webhooks, m))
+                m.verifications.listener = partial(self._push, m, partial(self._appended, m, "verify"))
+                m.refunds.listener = partial(self._push, m, partial(self._appended, m, "refund_success"))
         self.tokens = TokenRules(self.clients, self.faults)
         self.data_lock = threading.RLock()
         self.injector = FaultInjector(self.faults, mix(config.seed, 0x0FE7))
@@ -108,6 +122,17 @@ class OpenPlatform:
         self.generation_seconds = time.perf_counter() - began
 
     # ----------------------------------------------------------------- helpers
+    def _push(self, merchant: Merchant, build: Callable[[int, Any, Any], list[Webhook]], idx: int,
+              before: Any, after: Any) -> None:  # fmt: skip
+        """A table listener: queue the webhooks of one new record version (called under the data lock)."""
+        if self.push is not None and self.push.wants(OPEN):
+            self.push.webhooks(merchant.account_id, build(idx, before, after))
+
+    @staticmethod
+    def _appended(merchant: Merchant, action: str, _idx: int, before: Any, after: Any) -> list[Webhook]:
+        """Verify records and refunds are append-only: a new row is a voucher verified or refunded."""
+        return certificate_webhook(merchant, action, after, after.update) if before is None else []
+
     def _merchant(self, account_id: str) -> Merchant:
         if not account_id:
             raise OpenError(PARAM_INVALID, "account_id不能为空")
