@@ -191,6 +191,7 @@ class BaseDouyinTransferOperator(BaseOperator):
             if isinstance(outlet, Asset):
                 outlet_events[outlet].extra = {
                     "conn_id": conn_id,
+                    "target": self.target_id,
                     "rows": dict(payload["rows"]),
                     "window_start": payload["window_start"],
                     "window_end": payload["window_end"],
