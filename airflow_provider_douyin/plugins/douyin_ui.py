@@ -122,7 +122,8 @@ def _stream_row(s: dict[str, Any]) -> str:
     rows = ", ".join(f"{table} {count}" for table, count in s["rows"].items()) or "—"
     reconciliation, css = _reconciliation(s.get("reconciliation"))
     return (
-        f'<tr data-stream="{escape(s["stream"])}" data-connection="{escape(s["conn_id"])}">'
+        f'<tr data-stream="{escape(s["stream"])}" data-conn-id="{escape(s["conn_id"])}" '
+        f'data-target="{escape(s["target"])}">'
         + _cell(s["conn_id"])
         + _cell(s["stream"])
         + _cell(s["target"])

@@ -43,18 +43,25 @@ def douyin_variables(session: Any) -> dict[str, str]:
 
 def connection_section(variables: dict[str, str], now: float) -> list[dict[str, Any]]:
     """Per connection (and per Open Platform app's client token): expiries, chain time left, last
-    refresh, last maintenance and its last error."""
+    refresh, last maintenance and its last error. A connection whose maintenance ran but which stores
+    no token of its own (an Open Platform app without a user authorization) still gets its row."""
+    status_prefix = auth_status_key("")
+    records = {
+        key: raw for key, raw in variables.items() if key.startswith((TOKEN_PREFIX, CLIENT_TOKEN_PREFIX))
+    }
+    for key in variables:
+        conn_id = key.removeprefix(status_prefix)
+        if key.startswith(status_prefix) and f"{TOKEN_PREFIX}{conn_id}" not in records:
+            records[f"{TOKEN_PREFIX}{conn_id}"] = None
     rows = []
-    for key, raw in sorted(variables.items()):
+    for key, raw in sorted(records.items()):
         if key.startswith(TOKEN_PREFIX):
             conn_id = name = key.removeprefix(TOKEN_PREFIX)
-        elif key.startswith(CLIENT_TOKEN_PREFIX):
-            name, conn_id = f"app {key.removeprefix(CLIENT_TOKEN_PREFIX)} (client token)", None
         else:
-            continue
-        row: dict[str, Any] = {"name": name, "conn_id": conn_id, "variable": key}
+            name, conn_id = f"app {key.removeprefix(CLIENT_TOKEN_PREFIX)} (client token)", None
+        row: dict[str, Any] = {"name": name, "conn_id": conn_id, "variable": key if raw else None}
         try:
-            row.update(token_health(raw).as_json(now))
+            row.update(token_health(raw).as_json(now) if raw else {"kind": None})
         except ValueError as exc:  # names the problem, never the content
             row["error"] = str(exc)
         status = json.loads(variables.get(auth_status_key(conn_id), "{}")) if conn_id else {}
