@@ -95,16 +95,23 @@ def stream_section(
     variables: dict[str, str], events: Iterable[tuple[str, datetime, dict[str, Any]]], now: float
 ) -> list[dict[str, Any]]:
     """Per stream and target: watermark, freshness (now - watermark), rows of the last run, last
-    reconciliation result."""
+    reconciliation result.
+
+    A transfer's event names its connection, target and rows; a reconciliation result (extra
+    ``reconciliation``) counts for its target, or for every target of the stream when it names none.
+    """
     rows: dict[str, dict[str, Any]] = {}
-    for stream, timestamp, extra in events:
+    checks: dict[tuple[str, str, str | None], Any] = {}
+    for stream, timestamp, extra in events:  # newest first: the first seen is the latest
         conn_id, target = extra.get("conn_id"), extra.get("target")
-        if not conn_id or target is None:
-            continue  # an event from another producer, or from before targets were recorded
-        key = watermark_key(conn_id, stream, target)
-        if key in rows:
-            continue  # an older run
-        landed = {str(table): int(count) for table, count in (extra.get("rows") or {}).items()}
+        if not conn_id:
+            continue  # an event from another producer
+        if "reconciliation" in extra:
+            checks.setdefault((conn_id, stream, target), extra["reconciliation"])
+        key = watermark_key(conn_id, stream, target or "")
+        if target is None or "rows" not in extra or key in rows:
+            continue  # not a transfer's run (or from before targets were recorded), or an older run
+        landed = {str(table): int(count) for table, count in extra["rows"].items()}
         rows[key] = {
             "conn_id": conn_id,
             "stream": stream,
@@ -112,7 +119,6 @@ def stream_section(
             "last_run_at": timestamp.astimezone(timezone.utc).isoformat(),
             "rows": landed,
             "rows_total": sum(landed.values()),
-            "reconciliation": extra.get("reconciliation"),
         }
     for key, raw in variables.items():
         if not key.startswith(WATERMARK_PREFIX):
@@ -123,6 +129,9 @@ def stream_section(
             row = rows[key] = {"conn_id": conn_id, "stream": stream, "target": target, "rows": {}}
         watermark = watermark_of(raw)
         row.update(watermark=iso(watermark), freshness_seconds=None if watermark is None else now - watermark)
+    for row in rows.values():
+        scope = (row["conn_id"], row["stream"])
+        row["reconciliation"] = checks.get((*scope, row["target"]), checks.get((*scope, None)))
     return sorted(rows.values(), key=lambda r: (r["conn_id"], r["stream"], r["target"]))
 
 

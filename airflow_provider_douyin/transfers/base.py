@@ -123,7 +123,10 @@ class BaseDouyinTransferOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Called by the OpenLineage provider after a run: the stream read, the targets written, their
         columns and this run's row counts (see :mod:`~airflow_provider_douyin.transfers.lineage`)."""
-        account, rows = self._lineage_run
+        run = getattr(self, "_lineage_run", None)
+        if run is None:  # the run failed before it landed anything
+            return None
+        account, rows = run
         return transfer_lineage(get_stream(self.stream), account, rows, self.lineage_target())
 
     def resolve_window(

@@ -64,7 +64,14 @@ def test_connections_show_expiries_chain_left_and_the_last_error_never_a_token()
 
 
 def test_streams_take_the_latest_run_per_target_and_the_watermark():
-    events = [
+    ok = {"status": "ok", "missing": 0, "extra": 0, "stale": 0, "checked_at": NOW.isoformat()}
+    events = [  # newest first, as stream_events reads them
+        # a reconciliation that names no target counts for every target of its stream
+        (
+            "after_sales",
+            NOW - timedelta(minutes=30),
+            {"conn_id": "douyin_shop_default", "reconciliation": ok},
+        ),
         (
             "orders",
             NOW - timedelta(hours=1),
@@ -94,6 +101,7 @@ def test_streams_take_the_latest_run_per_target_and_the_watermark():
         ("after_sales", "wh.douyin_", {}),
         ("orders", "wh.douyin_", {"orders": 7, "order_items": 9}),
     ]
+    assert rows[0]["reconciliation"] == ok and rows[1]["reconciliation"]["status"] == "mismatch"
     orders = rows[1]
     assert orders["watermark"] == "2026-12-03T10:00:00+00:00" and orders["freshness_seconds"] == 7200
     assert orders["last_run_at"] == "2026-12-03T11:00:00+00:00" and orders["rows_total"] == 16
