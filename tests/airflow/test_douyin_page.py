@@ -46,7 +46,9 @@ TARGET = "douyin_warehouse.douyin_"  # where the example DAGs land: the demo's S
 STREAMS = ("orders", "after_sales", "life_orders", "life_verify_records", "life_refunds", "life_products")
 
 
-def require_browser() -> Any:
+@pytest.fixture
+def browser_driver() -> Any:
+    """Playwright's ``sync_playwright``, checked before the slow fixtures run."""
     missing = []
     try:
         from playwright.sync_api import sync_playwright
@@ -150,8 +152,9 @@ def stored(key: str) -> dict[str, Any]:
     return json.loads(VariableModel.get(key))
 
 
-def test_the_douyin_page_shows_token_expiry_and_rows_after_a_demo_sync(demo_sync, api_server, tmp_path):
-    sync_playwright = require_browser()
+def test_the_douyin_page_shows_token_expiry_and_rows_after_a_demo_sync(
+    browser_driver, demo_sync, api_server, tmp_path
+):
     shop_tokens = stored("douyin_token__douyin_shop_default")
     client_token = stored(client_token_variable_key(SANDBOX_CLIENT_KEY))
     with sqlite3.connect(demo_sync) as db:
@@ -161,7 +164,7 @@ def test_the_douyin_page_shows_token_expiry_and_rows_after_a_demo_sync(demo_sync
             for b in get_stream(stream).tables
         }
 
-    with sync_playwright() as playwright:
+    with browser_driver() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         page = browser.new_page(viewport={"width": 1500, "height": 900})
         page.goto(f"{api_server}/douyin/")
