@@ -81,6 +81,10 @@ def cron(expression: str) -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(expression, timezone=TIMEZONE)
 
 
+LANDING_TARGET = f"{LANDING_PATH or WAREHOUSE_CONN_ID}.douyin_"
+"""Where ``land`` lands, as the transfers name it in their watermarks (their ``target_id``)."""
+
+
 def land(stream: str, **kwargs: Any) -> DouyinToSqlOperator | DouyinToStorageOperator:
     """Land one stream into the configured target for the run's window."""
     life = stream.startswith("life_")

@@ -27,6 +27,7 @@ from airflow_provider_douyin.streams.windows import (
     parse_datetime,
     resolve_sync_window,
 )
+from airflow_provider_douyin.transfers.lineage import TableDataset, transfer_lineage
 from airflow_provider_douyin.transfers.watermarks import VariableWatermark
 from airflow_provider_douyin.ui import DOUYIN_PINK
 
@@ -61,6 +62,12 @@ def stream_call(hook: DouyinShopHook | DouyinOpenHook, stream: Stream) -> Callab
         )
     scope = {stream.account_param: account}
     return lambda method, params=None: hook.client.request(method, {**scope, **(params or {})})
+
+
+def _account(hook: DouyinShopHook | DouyinOpenHook) -> str:
+    """The shop or 来客 account a connection reads, which names the lineage input dataset."""
+    config = hook.config
+    return str(getattr(config, "shop_id", None) or getattr(config, "account_id", None) or hook.douyin_conn_id)
 
 
 def _as_timedelta(value: timedelta | float | int | str) -> timedelta:
@@ -108,6 +115,19 @@ class BaseDouyinTransferOperator(BaseOperator):
     def open_sink(self, stream: Stream, window: Window | None) -> AbstractContextManager[StreamSink]:
         """The stream's sink, as a context manager that releases it however the sync ends."""
         raise NotImplementedError
+
+    def lineage_target(self) -> TableDataset:
+        """OpenLineage (namespace, name) of each landed table or folder."""
+        raise NotImplementedError
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Called by the OpenLineage provider after a run: the stream read, the targets written, their
+        columns and this run's row counts (see :mod:`~airflow_provider_douyin.transfers.lineage`)."""
+        run = getattr(self, "_lineage_run", None)
+        if run is None:  # the run failed before it landed anything
+            return None
+        account, rows = run
+        return transfer_lineage(get_stream(self.stream), account, rows, self.lineage_target())
 
     def resolve_window(
         self, stream: Stream, context: Context, watermark: VariableWatermark
@@ -159,6 +179,7 @@ class BaseDouyinTransferOperator(BaseOperator):
                         max_workers=self.max_workers,
                     )
         payload = result.as_xcom()
+        self._lineage_run = (_account(hook), dict(payload["rows"]))
         if watermark is not None:
             state = watermark.record(done) if done.seconds > 0 else watermark.state()
             payload["watermark"] = datetime.fromtimestamp(state.watermark, timezone.utc).isoformat()
@@ -173,6 +194,7 @@ class BaseDouyinTransferOperator(BaseOperator):
             if isinstance(outlet, Asset):
                 outlet_events[outlet].extra = {
                     "conn_id": conn_id,
+                    "target": self.target_id,
                     "rows": dict(payload["rows"]),
                     "window_start": payload["window_start"],
                     "window_end": payload["window_end"],
