@@ -64,7 +64,8 @@ ROOM_BOUNDS = (
     ("live_comment_ucnt_td", "live_comment_cnt_td"),
     ("live_start_ts", "live_end_ts"),
 )
-"""(smaller, larger): viewers never exceed views, a room never ends before it starts."""
+"""(smaller, larger), each within one metrics family: viewers never exceed views, a room never ends
+before it starts."""
 ITEM_METRICS = ("like", "comment", "play", "share")
 USER_FIELDS: dict[str, tuple[str, ...]] = {
     "item": ("new_issue", "new_play", "total_issue"),
@@ -275,6 +276,9 @@ class LiveRoomPager(Pager):
             raise shape_error(response, f"stats lacks metric(s) {', '.join(missing)}")
         for name in names:
             values[name] = _count(response, f"stats[{name}].value", values[name])
+        for low, high in ROOM_BOUNDS:
+            if low in names and high in names and values[low] > values[high]:
+                raise shape_error(response, f"{low} exceeds {high}")
         if len(slots) != 1 or not isinstance(next(iter(slots)), str) or not DATE.fullmatch(next(iter(slots))):
             raise shape_error(response, "the metrics do not carry one yyyy-MM-dd timeslot")
         ready: dict[str, bool] = {}
@@ -296,9 +300,6 @@ class LiveRoomPager(Pager):
             raise shape_error(
                 response, f"room {record['room_id']}: the metric families disagree on its timeslot"
             )
-        for low, high in ROOM_BOUNDS:
-            if record[low] > record[high]:
-                raise shape_error(response, f"room {record['room_id']}: {low} exceeds {high}")
         if not window.start <= record["live_start_ts"] < window.end:
             raise shape_error(response, f"room {record['room_id']} started outside the requested window")
 
@@ -421,12 +422,13 @@ class FansProfilePager(Pager):
 
     @staticmethod
     def _fans(response: ApiResponse) -> Page:
-        fans = data_object(response).get("fans_data")
+        data = data_object(response)
+        fans = data.get("fans_data")
         if not isinstance(fans, Mapping):
             raise shape_error(response, f"data.fans_data is {kind(fans)}, not an object")
         total = _count(response, "fans_data.all_fans_num", fans.get("all_fans_num"))
         for name in FAN_DISTRIBUTIONS:
-            for entry in record_list(response, fans, name):
+            for entry in record_list(response, data, f"fans_data.{name}"):
                 if not isinstance(entry.get("item"), str):
                     raise shape_error(response, f"a {name} item is {kind(entry.get('item'))}, not a label")
                 if _count(response, f"{name}.value", entry.get("value")) > total:
