@@ -210,3 +210,18 @@ def test_a_creator_stream_without_open_id_says_which_extra_to_set(
     with pytest.raises(DouyinConfigError, match="needs extra 'open_id'"):
         sync(server, "videos", SQL_CONN["sqlite"])
     assert set(server.open_stats()["requests_by_path"]) == {"/oauth/access_token/"}  # the test's own
+
+
+def test_every_fault_at_once_still_lands_the_truth(
+    douyin_sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch, variables: Any, token_stores: dict,  # noqa: F811
+    sqlite_hook: Any,
+) -> None:  # fmt: skip
+    server = creator_sandbox(douyin_sandbox_factory, monkeypatch)
+    server.set_faults(latency_ms=2, throttle_rate=0.05, busy_rate=0.05, http502_rate=0.03, reset_rate=0.02)
+    for stream in CHECKED:
+        sync(server, stream, SQL_CONN["sqlite"])
+    faults = server.open_stats()["faults_injected"]
+    assert sum(faults.values()) >= 5 and len(faults) >= 3, faults
+    for stream in CHECKED:
+        if stream != "fans_profile":
+            assert_exact(server, sqlite_hook, stream)
