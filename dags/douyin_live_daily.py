@@ -10,7 +10,9 @@ Each run covers the 24 hours up to 00:30 Asia/Shanghai, when it starts (orders b
 by start time). The platform marks a room's figures not ready while they may still grow (an evening
 room that ended at 23:30 is not final at 00:30): those land with ``is_final`` 0, and the room figures
 read one day of lookback, so the next run replaces them with the final ones and the report follows.
-The report is rebuilt whole in one transaction, so reruns and backfills are harmless. It needs the
+The report is rebuilt whole in one transaction, so reruns and backfills are harmless. Beside it the
+run lands the account's videos, their daily and the account's daily series (last 30 days) and the
+day's fan profile (these need the user's scope ``data.external.item`` for per-video data). It needs the
 SQL warehouse (it is skipped when ``DOUYIN_LANDING_PATH`` sends the streams to object storage).
 """
 
@@ -46,3 +48,6 @@ with DAG(
             show_return_value_in_logs=False,
         )
         [orders, rooms] >> live_room_report
+    # The account's content and fans, once a day: snapshots (the last 30 days of daily series).
+    for stream in ("videos", "video_daily", "account_daily", "fans_profile"):
+        land(stream)

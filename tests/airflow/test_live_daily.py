@@ -127,7 +127,9 @@ def test_douyin_live_daily_is_daily_in_shanghai_with_typed_window_params(airflow
     for name in ("window_start", "window_end"):
         assert dag.params.get_param(name).schema["format"] == "date-time"
     lands = {t.task_id: t for t in dag.tasks if t.task_id.startswith("land_")}
-    assert set(lands) == {"land_orders", "land_live_room_stats"}
+    account = {"land_videos", "land_video_daily", "land_account_daily", "land_fans_profile"}
+    assert set(lands) == {"land_orders", "land_live_room_stats", *account}
+    assert all(lands[task].douyin_conn_id == "douyin_open_default" for task in account)
     assert lands["land_live_room_stats"].douyin_conn_id == "douyin_open_default"
     assert lands["land_orders"].douyin_conn_id == "douyin_shop_default"
     assert lands["land_live_room_stats"].lookback == timedelta(days=1)
@@ -135,7 +137,7 @@ def test_douyin_live_daily_is_daily_in_shanghai_with_typed_window_params(airflow
         assert (
             task.window_start == "{{ params.window_start }}" and task.window_end == "{{ params.window_end }}"
         )
-    assert dag.get_task("live_room_report").upstream_task_ids == set(lands)
+    assert dag.get_task("live_room_report").upstream_task_ids == {"land_orders", "land_live_room_stats"}
 
 
 def test_douyin_live_daily_lands_orders_and_rooms_and_writes_the_report(
@@ -191,6 +193,10 @@ def test_douyin_live_daily_lands_orders_and_rooms_and_writes_the_report(
             db.row_factory = sqlite3.Row
             got = {r["room_id"]: dict(r) for r in db.execute("SELECT * FROM douyin_live_room_report")}
         assert orders > 0
+        with sqlite3.connect(warehouse) as db:
+            for table in ("videos", "video_daily", "account_daily", "fans_profile"):
+                landed = db.execute(f"SELECT COUNT(*) FROM douyin_{table}").fetchone()[0]
+                assert landed == len(server.open_truth(table, open_id=OPEN_ID)) > 0, table
         assert len(stats) in (3, 4) and set(stats) <= set(room_ids)  # rooms that started in the 3 days
         assert {room_ids[0], room_ids[1]} <= set(stats)
         check_report(got, stats, sales)
