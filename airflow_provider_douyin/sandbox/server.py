@@ -348,12 +348,20 @@ class SandboxServer:
         counts = {"new_orders": new_orders, "updates": updates, "product_updates": product_updates}
         return self._open_control("POST", "/mutate", {**counts, "account_id": account_id})
 
-    def open_truth(self, table: str, account_id: int | str | None = None) -> list[dict[str, Any]]:
-        """Latest version of every record of a ``life_*`` table."""
+    def open_truth(self, table: str, account_id: int | str | None = None,
+                   open_id: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Latest version of every record of a ``life_*`` table (by merchant ``account_id``) or of a
+        Douyin account's table (``live_room_stats``, ``videos``, ... by ``open_id``)."""
         query = {"account_id": str(account_id)} if account_id is not None else {}
+        if open_id is not None:
+            query["open_id"] = open_id
         return list(self._open_control("GET", f"/truth/{table}", query=query))
 
-    def issue_open_auth_code(self, account_id: int | str | None = None, open_id: str | None = None) -> str:
-        """An ``authorization_code`` for ``/oauth/access_token/``, as the authorise page would give."""
-        body = {"account_id": account_id, "open_id": open_id}
+    def issue_open_auth_code(self, account_id: int | str | None = None, open_id: str | None = None,
+                             scope: str | None = None) -> str:  # fmt: skip
+        """An ``authorization_code`` for ``/oauth/access_token/``, as the authorise page would give.
+
+        The default user of merchant ``k`` (open_id ``_000sandbox000k``) is also shop ``k``'s own
+        broadcasting Douyin account, whose live rooms, videos and fans the data APIs serve."""
+        body = {"account_id": account_id, "open_id": open_id, "scope": scope}
         return self._open_control("POST", "/auth_code", body)["code"]

@@ -44,6 +44,13 @@ HOOKS = {"doudian": DouyinShopHook, "douyin_open": DouyinOpenHook}
 """The hook (and so the connection type) that serves each platform's streams."""
 
 
+ACCOUNT_EXTRAS = {
+    "account_id": "the 抖音来客 merchant account to read",
+    "open_id": "the authorized Douyin user whose data to read, as `douyin-oauth exchange` printed it",
+}
+"""The connection extras a stream's ``account_param`` names, and what each holds."""
+
+
 def platform_hook(conn_id: str | None, stream: Stream) -> DouyinShopHook | DouyinOpenHook:
     """The hook for ``stream``'s platform; a connection of the other platform is refused by the hook."""
     hook_cls = HOOKS[stream.platform]
@@ -54,11 +61,12 @@ def stream_call(hook: DouyinShopHook | DouyinOpenHook, stream: Stream) -> Callab
     """``hook.client.request``, with the connection's account filled in where the stream needs it."""
     if stream.account_param is None:
         return hook.client.request
-    account = hook.config.account_id
+    what = ACCOUNT_EXTRAS[stream.account_param]
+    account = getattr(hook.config, stream.account_param)
     if not account:
         raise DouyinConfigError(
-            f"Connection {hook.douyin_conn_id!r}: stream {stream.name!r} needs extra 'account_id' "
-            "(the 抖音来客 merchant account to read)"
+            f"Connection {hook.douyin_conn_id!r}: stream {stream.name!r} needs extra "
+            f"{stream.account_param!r} ({what})"
         )
     scope = {stream.account_param: account}
     return lambda method, params=None: hook.client.request(method, {**scope, **(params or {})})

@@ -24,11 +24,14 @@ from ..hashing import mix
 from ..push_delivery import OPEN, PushDelivery
 from ..reply import ControlError, Reply, check_truth_table, lookup, stream_locked
 from .constants import ROOT_ACCOUNT_ID, SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
+from .creator import CREATOR_TRUTH_TABLES, Creator, creator_number
+from .creator_queries import CREATOR_QUERIES
 from .envelope import (
     NOT_AUTHORISED,
     PARAM_INVALID,
     Alternating,
     OpenError,
+    err_no_body,
     goodlife_body,
     new_log_id,
     oauth_body,
@@ -40,6 +43,7 @@ from .records import TRUTH_TABLES, truth
 from .webhooks import Webhook, certificate_webhook, order_webhooks
 
 API_OFFLINE = 2119010
+SCOPE_NOT_AUTHORISED = 28001012
 LIFE_ACCOUNT_HEADER = "rpc-transit-life-account"
 REQUEST_LOG_SIZE = 500
 
@@ -107,6 +111,11 @@ class OpenPlatform:
                 m.orders.listener = partial(self._push, m, partial(order_webhooks, m))
                 m.verifications.listener = partial(self._push, m, partial(self._appended, m, "verify"))
                 m.refunds.listener = partial(self._push, m, partial(self._appended, m, "refund_success"))
+        history_start = self.started_at - config.days * 86400
+        self.creators = [
+            Creator(config.seed, k, history_start, self.started_at)
+            for k in range(1, max(config.shops, config.merchants) + 1)
+        ]
         self.tokens = TokenRules(self.clients, self.faults)
         self.data_lock = threading.RLock()
         self.injector = FaultInjector(self.faults, mix(config.seed, 0x0FE7))
@@ -171,6 +180,8 @@ class OpenPlatform:
         log_id = new_log_id(seq)
         now, wall = self.clock(), self.wall_clock()
         render = oauth_body if path.startswith("/oauth/") else goodlife_body
+        if path.startswith("/room/"):
+            render = err_no_body
         data: dict[str, Any] | None = None
         error: OpenError | None = None
         try:
@@ -205,6 +216,8 @@ class OpenPlatform:
             if self.injector.fires("busy", self.faults.busy_rate):
                 raise self.busy.error()
             return oauth(_params(http_method, query_text, headers, body), wall)
+        if path in CREATOR_QUERIES:
+            return self._creator_query(http_method, path, query_text, headers, now, wall)
         query = QUERIES.get(path)
         if query is None:
             raise OpenError(API_OFFLINE, "接口不存在或已下线")
@@ -225,6 +238,31 @@ class OpenPlatform:
         with self.data_lock:
             return query(self, merchant, params, now)
 
+    def _creator_query(
+        self, http_method: str, path: str, query_text: str, headers: dict[str, str], now: float, wall: float
+    ) -> dict[str, Any]:
+        """A user-token API: the token's user must be the ``open_id`` asked about."""
+        handler, scope = CREATOR_QUERIES[path]
+        if http_method != "GET":
+            raise OpenError(PARAM_INVALID, "请使用GET请求，参数放在query中")
+        grant = self.tokens.check_user_token(headers.get("access-token", ""), wall)
+        if self.injector.fires("throttle", self.faults.throttle_rate):
+            raise self.throttled.error()
+        if self.injector.fires("busy", self.faults.busy_rate):
+            raise self.busy.error()
+        params = _params(http_method, query_text, headers, b"")
+        open_id = params.get("open_id", "").strip()
+        if not open_id:
+            raise OpenError(PARAM_INVALID, "open_id不能为空")
+        if open_id != grant.open_id:
+            raise OpenError(PARAM_INVALID, "open_id与access_token不匹配")
+        if scope and scope not in grant.scope.split(","):
+            raise OpenError(SCOPE_NOT_AUTHORISED, f"用户未授权该应用{scope}权限")
+        number = creator_number(open_id, len(self.creators))
+        if number is None:
+            raise OpenError(PARAM_INVALID, "open_id无效")
+        return handler(self.creators[number - 1], params, now)
+
     # ----------------------------------------------------------------- control API
     def control(self, http_method: str, path: str, query: dict[str, str], body: Any) -> Any:
         """Dispatch ``/sandbox/open/...``; returns a JSON-able value or an iterator of records."""
@@ -237,6 +275,9 @@ class OpenPlatform:
             with self._stats_lock:
                 return list(self.request_log)
         if http_method == "GET" and route.startswith("/truth/"):
+            table = route.rsplit("/", 1)[1]
+            if table in CREATOR_TRUTH_TABLES:
+                return self._creator_truth(table, query.get("open_id"))
             return self._truth(route.rsplit("/", 1)[1], query.get("account_id"))
         if http_method != "POST":
             raise ControlError(404, f"no control endpoint {http_method} {path}")
@@ -331,6 +372,16 @@ class OpenPlatform:
                     }
                 )
         return {"merchants": result, "time": now}
+
+    def _creator_truth(self, table: str, open_id: str | None) -> Iterator[dict[str, Any]]:
+        targets = self.creators
+        if open_id:
+            number = creator_number(open_id, len(self.creators))
+            if number is None:
+                raise ControlError(404, f"no sandbox Douyin account with open_id {open_id!r}")
+            targets = [self.creators[number - 1]]
+        now = self.clock()
+        return stream_locked((c.truth(table, now) for c in targets), self.data_lock)
 
     def _truth(self, table: str, account_id: str | None) -> Iterator[dict[str, Any]]:
         check_truth_table(table, TRUTH_TABLES)
