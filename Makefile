@@ -21,6 +21,12 @@ $(STAMP): pyproject.toml Makefile
 	  echo "installing the MariaDB client headers for mysqlclient (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; \
 	fi
+	@# The Douyin page's browser test drives the OS's Chromium with Playwright (its own browser
+	@# download is not used).
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Chromium for the browser test (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 	$(BIN)/python -m pip install -q "apache-airflow==$(AIRFLOW_VERSION)" -e ".[mysql]" \
 	  || echo "WARNING: MySQL provider not installed (no client headers); MySQL tests will skip outside CI"
 	touch $(STAMP)

@@ -18,6 +18,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param
 
+from airflow_provider_douyin.streams.catalog import get_stream
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
 
@@ -28,7 +29,8 @@ except ImportError:  # Airflow 3.1
 
 SHOP_CONN_ID = "douyin_shop_default"
 OPEN_CONN_ID = "douyin_open_default"
-"""The Douyin Open Platform (抖音来客) connection, used by the life-service streams."""
+"""The Douyin Open Platform connection: the 抖音来客 life-service streams (extra ``account_id``) and the
+authorized account's own data, live rooms included (extra ``open_id`` and a `douyin-oauth exchange`)."""
 WAREHOUSE_CONN_ID = os.environ.get("DOUYIN_WAREHOUSE_CONN_ID", "douyin_warehouse")
 LANDING_PATH = os.environ.get("DOUYIN_LANDING_PATH")
 TIMEZONE = "Asia/Shanghai"
@@ -81,16 +83,20 @@ def cron(expression: str) -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(expression, timezone=TIMEZONE)
 
 
+LANDING_TARGET = f"{LANDING_PATH or WAREHOUSE_CONN_ID}.douyin_"
+"""Where ``land`` lands, as the transfers name it in their watermarks (their ``target_id``)."""
+
+
 def land(stream: str, **kwargs: Any) -> DouyinToSqlOperator | DouyinToStorageOperator:
     """Land one stream into the configured target for the run's window."""
-    life = stream.startswith("life_")
+    open_platform = get_stream(stream).platform == "douyin_open"
     common: dict[str, Any] = {
         "task_id": f"land_{stream}",
         "stream": stream,
-        "douyin_conn_id": OPEN_CONN_ID if life else SHOP_CONN_ID,
+        "douyin_conn_id": OPEN_CONN_ID if open_platform else SHOP_CONN_ID,
         "window_start": WINDOW_START,
         "window_end": WINDOW_END,
-        "pool": OPEN_API_POOL if life else API_POOL,
+        "pool": OPEN_API_POOL if open_platform else API_POOL,
         "safety_lag": SAFETY_LAG,
         **kwargs,
     }

@@ -56,6 +56,20 @@ LIFE_ORDER_QUERY = "/goodlife/v1/trade/order/query/"
 LIFE_PRODUCT_ONLINE_QUERY = "/goodlife/v1/goods/product/online/query/"
 LIFE_VERIFY_RECORD_QUERY = "/goodlife/v1/fulfilment/certificate/verify_record/query/"
 LIFE_AFTER_SALE_QUERY = "/goodlife/v1/akte/after_sale/order/query/"
+# A Douyin user's own data, read with that user's token (``act.…``) and their ``open_id`` in the query.
+ROOM_IDS = "/room/data/room_id/get/"
+ROOM_BASE = "/room/data/base/get/"
+ROOM_AUDIENCE = "/room/data/audience/get/"
+ROOM_INTERACTIVE = "/room/data/interactive/get/"
+VIDEO_LIST = "/api/douyin/v1/video/video_list/"
+FANS_DATA = "/api/douyin/v1/user/fans_data/"
+ITEM_DATA = {metric: f"/data/external/item/{metric}/" for metric in ("like", "comment", "play", "share")}
+"""Per-video daily series; only videos created within the last 30 days answer (doc:
+https://developer.open-douyin.com/docs/resource/zh-CN/dop/develop/openapi/data-open-service/video-data/get-share-data)."""
+USER_SERIES = ("item", "fans", "like", "comment", "share", "profile")
+USER_DATA = {series: f"/data/external/user/{series}/" for series in USER_SERIES}
+"""The account's daily series, one path per series."""
+ITEM_SCOPE = "data.external.item"
 
 ENDPOINTS: dict[str, OpenEndpoint] = {
     endpoint.path: endpoint
@@ -68,6 +82,12 @@ ENDPOINTS: dict[str, OpenEndpoint] = {
         OpenEndpoint(LIFE_PRODUCT_ONLINE_QUERY, scope="life.capacity.goods.query"),
         OpenEndpoint(LIFE_VERIFY_RECORD_QUERY),
         OpenEndpoint(LIFE_AFTER_SALE_QUERY),
+        *(
+            OpenEndpoint(path, token="user")
+            for path in (ROOM_IDS, ROOM_BASE, ROOM_AUDIENCE, ROOM_INTERACTIVE, VIDEO_LIST, FANS_DATA)
+        ),
+        *(OpenEndpoint(path, token="user", scope=ITEM_SCOPE) for path in ITEM_DATA.values()),
+        *(OpenEndpoint(path, token="user") for path in USER_DATA.values()),
     )
 }
 

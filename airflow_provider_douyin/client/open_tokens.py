@@ -119,6 +119,13 @@ def chain_from_authorization(data: Mapping[str, Any], now: float) -> UserTokenCh
     )
 
 
+def chain_ends_at(chain: UserTokenChain) -> float:
+    """When the authorization ends if every renewal left is spent, each adding one refresh lifetime."""
+    renewals_left = max(MAX_RENEWALS - chain.renewals, 0)
+    refresh_life = max(chain.refresh_expires_at - chain.refresh_obtained_at, 0.0)
+    return chain.refresh_expires_at + renewals_left * refresh_life
+
+
 class RecordStore(Protocol, Generic[Record]):
     """Persistence for one token record; ``save`` writes it whole in one operation."""
 
@@ -289,9 +296,7 @@ class UserTokenManager:
             return {"authorized": False, "warnings": [f"{self._label} has no stored user authorization"]}
         now = self._clock()
         renewals_left = max(MAX_RENEWALS - chain.renewals, 0)
-        refresh_life = max(chain.refresh_expires_at - chain.refresh_obtained_at, 0.0)
-        chain_end = chain.refresh_expires_at + renewals_left * refresh_life
-        days_left = max(chain_end - now, 0.0) / DAY
+        days_left = max(chain_ends_at(chain) - now, 0.0) / DAY
         warnings = []
         if days_left <= self._warn_days:
             warnings.append(f"the authorization of {self._label} ends in {days_left:.1f} days")

@@ -13,9 +13,11 @@ otherwise keeps the pair in process memory, warning once that rotated tokens wil
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
-from airflow_provider_douyin.client.redaction import get_logger
+from airflow_provider_douyin.client.redaction import get_logger, redact
 from airflow_provider_douyin.client.tokens import TokenPair
 
 log = get_logger(__name__)
@@ -37,6 +39,10 @@ def mask_long_secret(secret: str | None) -> None:
 
 def token_variable_key(conn_id: str) -> str:
     return f"douyin_token__{conn_id}"
+
+
+def auth_status_key(conn_id: str) -> str:
+    return f"douyin_auth_status__{conn_id}"
 
 
 class _Backend(Protocol):
@@ -165,3 +171,23 @@ class VariableTokenStore:
 def _mask_tokens(stored: Any) -> None:
     mask_long_secret(getattr(stored, "access_token", None))
     mask_long_secret(getattr(stored, "refresh_token", None))
+
+
+def record_auth_outcome(conn_id: str, error: BaseException | None) -> None:
+    """Remember when token maintenance last ran for ``conn_id`` and its last error, for the Douyin page.
+
+    Stored beside the tokens, never with them: the error's class and message, which name the problem
+    but carry no token (and pass through the provider's redaction all the same).
+    """
+    store = VariableTokenStore(conn_id, key=auth_status_key(conn_id))
+    previous = json.loads(store.backend.get(store.key) or "{}")
+    now = datetime.now(timezone.utc).isoformat()
+    status = {
+        "checked_at": now,
+        "ok": error is None,
+        "last_error": previous.get("last_error"),
+        "last_error_at": previous.get("last_error_at"),
+    }
+    if error is not None:
+        status.update(last_error=redact(f"{type(error).__name__}: {error}")[:500], last_error_at=now)
+    store.backend.set(store.key, json.dumps(status))

@@ -28,6 +28,7 @@ except ImportError:  # Airflow 3.1
 
 from airflow_provider_douyin.hooks.open_platform import DouyinOpenHook
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
+from airflow_provider_douyin.hooks.token_store import record_auth_outcome
 from airflow_provider_douyin.ui import DOUYIN_PINK
 
 if TYPE_CHECKING:
@@ -74,9 +75,13 @@ class DouyinTokenRefreshOperator(BaseOperator):
                     f"no connection {self.douyin_conn_id!r} in this deployment"
                 ) from None
             raise
-        if conn_type == DouyinOpenHook.conn_type:
-            return self._maintain_open()
-        return self._refresh_shop()
+        try:
+            result = self._maintain_open() if conn_type == DouyinOpenHook.conn_type else self._refresh_shop()
+        except Exception as exc:
+            record_auth_outcome(self.douyin_conn_id, exc)
+            raise
+        record_auth_outcome(self.douyin_conn_id, None)
+        return result
 
     def _refresh_shop(self) -> dict[str, Any]:
         with DouyinShopHook(self.douyin_conn_id) as hook:

@@ -12,7 +12,9 @@ each given a narrow ``ShopRequest`` or ``TokenRequest``), ``tokens``, ``signing`
 ``engine`` (protocol checks, dispatch, statistics, control API). Shared by both platforms:
 ``store`` (columnar tables with version history), ``hashing`` (the derivation hash),
 ``fault_injection`` and ``drift`` (seeded faults), ``reply`` (what the HTTP layer performs,
-control-API helpers), ``clock`` and ``server`` (HTTP).
+control-API helpers), ``clock``, ``server`` (HTTP) and ``push_delivery`` (the push messages and
+webhooks sent to a receiver; ``push_messages`` and ``open_platform.webhooks`` say what each
+change sends).
 
 The server classes are imported lazily so that loading the pytest plugin (which pytest
 does on every run) costs next to nothing.

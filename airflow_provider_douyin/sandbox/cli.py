@@ -30,6 +30,9 @@ control API (unsigned): GET /sandbox/info, GET /sandbox/stats, POST /sandbox/fau
   POST /sandbox/mutate, POST /sandbox/auth_code, POST /sandbox/stock,
   GET /sandbox/truth/{{table}}?shop_id= (NDJSON: one JSON record per line), POST /sandbox/reset_stats,
   GET /sandbox/clock, POST /sandbox/clock {{"advance_s": N}} or {{"now": EPOCH}}
+push messages: changes are POSTed, signed, to --push-url (Doudian) and --webhook-url (Open Platform);
+  GET|POST /sandbox/push {{"push_url": URL, "webhook_url": URL}}, POST /sandbox/push/verify
+  {{"platform": "doudian"|"open"}}, GET /sandbox/pushes?platform=&since= (every delivery)
 business clock: orders, T+1 settlement publication (D+1 00:00 + --settle-ready-delay), fund flows,
   mutations and the truth follow it; it starts at --now (or wall time + --clock-offset) and only
   moves forward. The 600 s timestamp check, --qps-limit and token lifetimes use wall time.
@@ -65,6 +68,15 @@ FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--open-access-ttl", "open_access_ttl", float, "Open Platform user access_token lifetime in seconds"),
     ("--open-refresh-ttl", "open_refresh_ttl", float, "Open Platform refresh_token lifetime in seconds"),
     ("--open-renewals", "open_renewals", int, "renew_refresh_token calls allowed before 10020"),
+    ("--push-duplicate", "push_duplicate", float, "probability that a push or webhook arrives twice"),
+    ("--push-reorder", "push_reorder", float, "probability that a message is held back behind the next"),
+    ("--push-drop", "push_drop", float, "probability that a message is never sent"),
+    ("--push-delay-ms", "push_delay_ms", int, "delay before the first attempt of every message"),
+    ("--push-bad-sign", "push_bad_sign", float, "probability of a wrong signature on a message"),
+    ("--push-max-attempts", "push_max_attempts", int, "attempts per unacknowledged message"),
+    ("--push-retry-ms", "push_retry_ms", int, "wait before the first retry; doubles per retry"),
+    ("--push-ack-timeout-ms", "push_ack_timeout_ms", int, "a later reply is no acknowledgement"),
+    ("--push-reorder-hold-ms", "push_reorder_hold_ms", int, "longest wait of a held-back message"),
 )
 
 _UNITS = ((86400, "d"), (3600, "h"))
@@ -121,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help=f"touch K records of the window before pages > 0 (flag alone: {DEFAULT_PAGE_DRIFT})",
     )
+    serve.add_argument(
+        "--push-url", default="", help="send Doudian push messages here (loopback http URL; default none)"
+    )
+    serve.add_argument(
+        "--webhook-url", default="", help="send Open Platform webhooks here (loopback http URL; default none)"
+    )
     serve.add_argument("--merchants", type=int, default=1, help="抖音来客 merchants (default 1)")
     serve.add_argument(
         "--life-orders", type=int, default=2000, help="goodlife orders per merchant (default 2000)"
@@ -150,7 +168,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(
         orders=args.orders, shops=args.shops, seed=args.seed, days=args.days, products=args.products,
         merchants=args.merchants, life_orders=args.life_orders, life_products=args.life_products,
-        faults=FaultConfig(**faults), now=now,
+        faults=FaultConfig(**faults), now=now, push_url=args.push_url, webhook_url=args.webhook_url,
     )  # fmt: skip
 
 
@@ -171,6 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         open_info = server.open_info()
         print(f"merchants {open_info['account_ids']} client_key {open_info['client_key']}", flush=True)
+        if info["push"]["push_url"] or info["push"]["webhook_url"]:
+            push = info["push"]
+            print(
+                f"push messages to {push['push_url'] or '-'}, webhooks to {push['webhook_url'] or '-'}",
+                flush=True,
+            )
         while not stop.wait(0.5):
             pass
     finally:

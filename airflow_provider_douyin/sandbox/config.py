@@ -65,6 +65,25 @@ class FaultConfig:
     """The goodlife order query returns its results in a different order on every request."""
     open_numbers_as_strings: bool = False
     """Open Platform codes, ``now`` and token lifetimes arrive as strings, as some doc samples show."""
+    # Push messages (Doudian) and webhooks (Open Platform) the sandbox sends; see ``push_delivery``.
+    push_duplicate: float = 0.0
+    """Probability that a message is delivered a second time (same msg_id), as both platforms warn."""
+    push_reorder: float = 0.0
+    """Probability that a message is held back behind the next one (or ``push_reorder_hold_ms`` at most)."""
+    push_drop: float = 0.0
+    """Probability that a message is never sent (it is still listed, as ``dropped``)."""
+    push_delay_ms: int = 0
+    """Added before the first attempt of every message."""
+    push_bad_sign: float = 0.0
+    """Probability that a message carries a wrong signature on every attempt (a forgery to reject)."""
+    push_max_attempts: int = 4
+    """Attempts per message before it is given up as ``failed``; 1 = never retry."""
+    push_retry_ms: int = 1000
+    """Wait before the first retry of an unacknowledged message; it doubles for every further retry."""
+    push_ack_timeout_ms: int = 5000
+    """A reply later than this is no acknowledgement (Doudian wants the ack within 5 s)."""
+    push_reorder_hold_ms: int = 1000
+    """How long a held-back message waits for a later one to overtake it."""
 
     def __post_init__(self) -> None:
         self.page_drift = _drift_count(self.page_drift)
@@ -110,6 +129,11 @@ class SandboxConfig:
     """Goodlife orders per merchant, spread over the same ``days``."""
     life_products: int | None = None
     """Deals per merchant; default ``clamp(life_orders // 20, 10, 2000)``."""
+    push_url: str = ""
+    """Where Doudian push messages go (the developer console's push URL); empty = none are sent.
+    Also settable while running (``POST /sandbox/push``)."""
+    webhook_url: str = ""
+    """Where Open Platform webhooks go; empty = none are sent."""
     now: float | None = None
     """Business-clock time at start, epoch seconds; ``None`` = wall time. The history ends here,
     the clock ticks on from it and can be moved forward (``POST /sandbox/clock``). Two servers

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +29,8 @@ from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, shop_ids
 from .endpoints import DATA_METHODS, TOKEN_METHODS, ShopRequest, TokenRequest
 from .errors import ApiError
 from .fault_injection import FaultInjector
+from .push_delivery import DOUDIAN, PushDelivery
+from .push_messages import aftersale_messages, order_messages, product_message
 from .reply import ControlError, Reply, check_truth_table, lookup, stream_locked
 from .shop_data import Shop
 from .shop_records import TRUTH_TABLES, sku_dict, truth
@@ -47,7 +50,13 @@ def _form(content_type: str, body: bytes) -> dict[str, str]:
 class Engine:
     """Shops, tokens, faults and statistics of one sandbox server."""
 
-    def __init__(self, config: SandboxConfig, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        wall_clock: Callable[[], float] = time.time,
+        push: PushDelivery | None = None,
+    ) -> None:
+        """``push`` receives the messages every change of a shop's records causes."""
         self.config = config
         self.wall_clock = wall_clock
         """Epoch seconds for the 600 s timestamp check, the QPS window and token and auth-code lifetimes."""
@@ -69,6 +78,11 @@ class Engine:
             for no, sid in enumerate(shop_ids(config.shops))
         ]
         self.shop_by_id = {s.shop_id: s for s in self.shops}
+        self.push = push
+        if push is not None:
+            for shop in self.shops:
+                shop.orders.listener = partial(self._push, shop, order_messages)
+                shop.after_sales.listener = partial(self._push, shop, aftersale_messages)
         self.tokens = TokenStore(config.seed, self.faults, wall_clock)
         self.data_lock = threading.RLock()
         self.injector = FaultInjector(self.faults, config.seed * 7919 + 1)
@@ -84,6 +98,12 @@ class Engine:
         return self.business_clock.now()
 
     # ----------------------------------------------------------------- helpers
+    def _push(self, shop: Shop, build: Callable[..., list[tuple[str, dict[str, Any]]]], idx: int, before: Any,
+              after: Any) -> None:  # fmt: skip
+        """A table listener: queue the messages of one new record version (called under the data lock)."""
+        if self.push is not None and self.push.wants(DOUDIAN):
+            self.push.doudian(shop.shop_id, build(shop, idx, before, after))
+
     def _log_id(self) -> str:
         with self._stats_lock:
             self._log_seq += 1
@@ -269,6 +289,7 @@ class Engine:
             "clock": self.business_clock.state(),
             "generation_seconds": round(self.generation_seconds, 3),
             "faults": self.faults.as_dict(),
+            "push": None if self.push is None else self.push.state(),
         }
 
     def stats(self) -> dict[str, Any]:
@@ -326,7 +347,10 @@ class Engine:
                     sku = shop.skus[shop.sku_by_id[sku_key]]
                     sku.stock_num = stock
                     if touch_product:
-                        shop.products[sku.product_index].update_time = int(self.clock())
+                        product = shop.products[sku.product_index]
+                        product.update_time = int(self.clock())
+                        if self.push is not None and self.push.wants(DOUDIAN):
+                            self.push.doudian(shop.shop_id, [product_message(shop, product)])
                     return sku_dict(shop, sku)
         raise ControlError(404, f"unknown sku_id {sku_id!r}")
 

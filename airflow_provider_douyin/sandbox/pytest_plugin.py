@@ -5,6 +5,8 @@
   ``SandboxServer``. Every server it made is stopped at the end of the test. ``now=<epoch>``
   starts the business clock there; ``server.set_clock(advance_s=...)`` moves it on.
   ``wall_clock=<callable>`` replaces real time for token lifetimes and the timestamp check.
+  ``push_url=`` / ``webhook_url=`` (loopback) receive the Doudian push messages and Open Platform
+  webhooks the server's changes cause; ``server.wait_for_pushes()`` lists what was delivered.
 * ``douyin_sandbox`` — a function-scoped default shop (500 orders, seed 7, no faults).
   Function scope keeps tests independent: faults, tokens and mutations never leak.
 

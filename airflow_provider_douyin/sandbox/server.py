@@ -6,7 +6,7 @@ client sees ECONNRESET, and a slow response is a sleep before anything is writte
 
 Control API (unsigned JSON, never subject to faults):
 
-* ``GET  /sandbox/info`` — app_key/app_secret, shop ids, record counts, current faults.
+* ``GET  /sandbox/info`` — app_key/app_secret, shop ids, record counts, current faults, push URLs.
 * ``GET  /sandbox/stats`` — requests by method, responses by code, faults injected, refreshes.
 * ``POST /sandbox/reset_stats`` — zero the counters.
 * ``GET  /sandbox/clock`` / ``POST /sandbox/clock`` — the business clock; move it forward with
@@ -17,6 +17,10 @@ Control API (unsigned JSON, never subject to faults):
 * ``POST /sandbox/stock`` — ``{"sku_id": id, "stock_num": n}`` -> the sku.list element.
 * ``GET  /sandbox/truth/{table}?shop_id=`` — NDJSON, latest version of every record of
   ``orders``, ``products``, ``skus``, ``after_sales``, ``settlements`` or ``account_flows``.
+* ``GET  /sandbox/push`` / ``POST /sandbox/push`` — the receiver URLs ``{"push_url", "webhook_url"}``
+  and how many messages are pending; ``POST /sandbox/push/verify`` ``{"platform": "doudian"|"open"}``
+  sends the URL check; ``GET /sandbox/pushes?platform=&since=`` lists every delivery
+  (``push_delivery``).
 
 The Douyin Open Platform side (``open_platform``) answers ``/oauth/…`` and ``/goodlife/…``,
 and has its own control API under ``/sandbox/open/…``.
@@ -40,6 +44,7 @@ from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from .engine import Engine
 from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, is_open_path
 from .open_platform.platform import OpenPlatform
+from .push_delivery import PushDelivery
 from .reply import ControlError, Reply
 
 
@@ -67,6 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
         engine, open_platform = self.server.engine, self.server.open_platform
         if self.path.startswith("/sandbox/"):
             control = open_platform.control if self.path.startswith("/sandbox/open/") else engine.control
+            if self.path.startswith("/sandbox/push"):
+                control = self.server.push.control
             self._write(_control_reply(control, self.command, self.path, body))
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -113,9 +120,11 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], engine: Engine, open_platform: OpenPlatform) -> None:
+    def __init__(self, address: tuple[str, int], engine: Engine, open_platform: OpenPlatform,
+                 push: PushDelivery) -> None:  # fmt: skip
         self.engine = engine
         self.open_platform = open_platform
+        self.push = push
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -176,6 +185,7 @@ class SandboxServer:
         self._wall_clock = wall_clock
         self.engine: Engine | None = None
         self.open_platform: OpenPlatform | None = None
+        self.push: PushDelivery | None = None
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -187,11 +197,19 @@ class SandboxServer:
     def start(self) -> SandboxServer:
         """Generate the data set, bind the port and serve in a daemon thread."""
         if self._httpd is None:
-            engine = self.engine = Engine(self.config, wall_clock=self._wall_clock)
+            push = PushDelivery(
+                self.config, (self.app_key, self.app_secret), (self.client_key, self.client_secret)
+            )
+            engine = self.engine = Engine(self.config, wall_clock=self._wall_clock, push=push)
+            push.clock = engine.clock
             # Its data follows the business clock; tokens, like the shop's, live on the wall clock the
             # client stores expiries by.
-            self.open_platform = OpenPlatform(self.config, clock=engine.clock, wall_clock=engine.wall_clock)
-            self._httpd = _HTTPServer((self._host, self._port), engine, self.open_platform)
+            self.open_platform = OpenPlatform(
+                self.config, clock=engine.clock, wall_clock=engine.wall_clock, push=push
+            )
+            self._httpd = _HTTPServer((self._host, self._port), engine, self.open_platform, push)
+            self.push = push
+            push.start()
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, args=(0.05,), name="douyin-sandbox", daemon=True
             )
@@ -203,6 +221,8 @@ class SandboxServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        if self.push is not None:
+            self.push.stop()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -270,6 +290,35 @@ class SandboxServer:
     def reset_stats(self) -> dict[str, Any]:
         return self._control("POST", "/sandbox/reset_stats")
 
+    # ----------------------------------------------------------------- push messages and webhooks
+    def _push(self) -> PushDelivery:
+        if self.push is None:
+            raise RuntimeError("sandbox server is not running")
+        return self.push
+
+    def set_push(self, **urls: str | None) -> dict[str, Any]:
+        """Set ``push_url`` (Doudian) and/or ``webhook_url`` (Open Platform); ``""`` stops sending."""
+        return self._push().set_urls(urls)
+
+    def push_state(self) -> dict[str, Any]:
+        """The URLs, messages pending and deliveries by state (``GET /sandbox/push``)."""
+        return self._push().state()
+
+    def send_push_verification(self, platform: str) -> dict[str, Any]:
+        """Queue Doudian's ``tag "0"`` message (``"doudian"``) or the ``verify_webhook`` challenge
+        (``"open"``); returns its listing."""
+        return self._push().verify(platform).listing()
+
+    def pushes(self, platform: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+        """Every delivery after ``since`` (``GET /sandbox/pushes``), oldest first."""
+        return self._push().listing(platform, since)
+
+    def wait_for_pushes(self, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait until nothing is queued or in flight (retries included), then list every delivery."""
+        if not self._push().wait_idle(timeout):
+            raise TimeoutError(f"push deliveries still pending after {timeout} s")
+        return self.pushes()
+
     # ----------------------------------------------------------------- Open Platform side
     @property
     def account_ids(self) -> list[str]:
@@ -299,12 +348,20 @@ class SandboxServer:
         counts = {"new_orders": new_orders, "updates": updates, "product_updates": product_updates}
         return self._open_control("POST", "/mutate", {**counts, "account_id": account_id})
 
-    def open_truth(self, table: str, account_id: int | str | None = None) -> list[dict[str, Any]]:
-        """Latest version of every record of a ``life_*`` table."""
+    def open_truth(self, table: str, account_id: int | str | None = None,
+                   open_id: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """Latest version of every record of a ``life_*`` table (by merchant ``account_id``) or of a
+        Douyin account's table (``live_room_stats``, ``videos``, ... by ``open_id``)."""
         query = {"account_id": str(account_id)} if account_id is not None else {}
+        if open_id is not None:
+            query["open_id"] = open_id
         return list(self._open_control("GET", f"/truth/{table}", query=query))
 
-    def issue_open_auth_code(self, account_id: int | str | None = None, open_id: str | None = None) -> str:
-        """An ``authorization_code`` for ``/oauth/access_token/``, as the authorise page would give."""
-        body = {"account_id": account_id, "open_id": open_id}
+    def issue_open_auth_code(self, account_id: int | str | None = None, open_id: str | None = None,
+                             scope: str | None = None) -> str:  # fmt: skip
+        """An ``authorization_code`` for ``/oauth/access_token/``, as the authorise page would give.
+
+        The default user of merchant ``k`` (open_id ``_000sandbox000k``) is also shop ``k``'s own
+        broadcasting Douyin account, whose live rooms, videos and fans the data APIs serve."""
+        body = {"account_id": account_id, "open_id": open_id, "scope": scope}
         return self._open_control("POST", "/auth_code", body)["code"]

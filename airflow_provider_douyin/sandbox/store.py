@@ -59,6 +59,9 @@ class Table:
         self.version = 0
         self._pending: dict[int, tuple[Any, list[tuple[float, Any]]]] = {}
         self._cache: OrderedDict[tuple, list[int]] = OrderedDict()
+        self.listener: Callable[[int, Any, Any], None] | None = None
+        """Called as ``listener(idx, before, after)`` after every ``append`` (``before`` is ``None``)
+        and ``update``, never by ``load``: generated history happened before anyone listened."""
 
     def __len__(self) -> int:
         return len(self.cols[self.created_col])
@@ -91,6 +94,8 @@ class Table:
         if lag > 0:
             self._pending[idx] = (None, [(values["update"] + lag, self.row(idx))])
         self.version += 1
+        if self.listener is not None:
+            self.listener(idx, None, self.row(idx))
         return idx
 
     def update(self, idx: int, changes: dict[str, int], lag: float) -> None:
@@ -109,6 +114,8 @@ class Table:
             versions.append((changes["update"] + lag, self.row(idx)))
             self._pending[idx] = (base, versions)
         self.version += 1
+        if self.listener is not None:
+            self.listener(idx, before, self.row(idx))
 
     def visible_row(self, idx: int, now: float) -> Any:
         """The version search may show at ``now`` (``None`` if the row is not visible yet)."""

@@ -19,10 +19,31 @@ from typing import Any, Literal
 
 from airflow_provider_douyin.client.errors import check_inner_code
 from airflow_provider_douyin.client.open_platform import (
+    FANS_DATA,
+    ITEM_DATA,
     LIFE_AFTER_SALE_QUERY,
     LIFE_ORDER_QUERY,
     LIFE_PRODUCT_ONLINE_QUERY,
     LIFE_VERIFY_RECORD_QUERY,
+    ROOM_AUDIENCE,
+    ROOM_BASE,
+    ROOM_IDS,
+    ROOM_INTERACTIVE,
+    USER_DATA,
+    VIDEO_LIST,
+)
+
+# Imported after the shared names above: open_data's pagers refer back to this module only for typing.
+from airflow_provider_douyin.streams.open_data import (
+    ACCOUNT_DAILY_TABLE,
+    FANS_PROFILE_TABLE,
+    LIVE_ROOM_STATS_TABLE,
+    VIDEO_DAILY_TABLE,
+    VIDEOS_TABLE,
+    AccountDailyPager,
+    FansProfilePager,
+    LiveRoomPager,
+    VideoDailyPager,
 )
 from airflow_provider_douyin.streams.pagers import (
     DoudianKeysetPager,
@@ -33,6 +54,9 @@ from airflow_provider_douyin.streams.pagers import (
     Tiebreak,
 )
 from airflow_provider_douyin.streams.schema import Column, Table
+
+VIDEO_LIST_PAGER = OpenCursorPager(records="list", page_size=20, size_param="count", first_cursor="0")
+"""The video list: newest first, ``cursor`` (a millisecond time) until ``has_more`` is false."""
 
 TimeFormat = Literal["epoch", "shanghai_datetime"]
 Platform = Literal["doudian", "douyin_open"]
@@ -487,6 +511,70 @@ STREAMS: dict[str, Stream] = {
         ),
     )
 }
+
+
+# A Douyin account's own data (user token, the connection's open_id): live-room viewer figures, videos,
+# daily video and account series, and the fan profile. Each pager reads and pivots several series.
+LIVE_ROOM_DAY = TimeWindow("start_time", "end_time", max_span=timedelta(days=1))
+"""Rooms by start time, one request per day of the window."""
+STREAMS.update(
+    (s.name, s)
+    for s in (
+        Stream(
+            name="live_room_stats",
+            method=ROOM_IDS,
+            platform="douyin_open",
+            pager=LiveRoomPager(
+                metric_methods=(
+                    ("base", ROOM_BASE),
+                    ("audience", ROOM_AUDIENCE),
+                    ("interactive", ROOM_INTERACTIVE),
+                )
+            ),
+            tables=(TableBinding(LIVE_ROOM_STATS_TABLE),),
+            cursor_field="live_start_ts",
+            window=LIVE_ROOM_DAY,
+            account_param="open_id",
+        ),
+        Stream(
+            name="videos",
+            method=VIDEO_LIST,
+            platform="douyin_open",
+            pager=VIDEO_LIST_PAGER,
+            tables=(TableBinding(VIDEOS_TABLE),),
+            account_param="open_id",
+        ),
+        Stream(
+            name="video_daily",
+            method=VIDEO_LIST,
+            platform="douyin_open",
+            pager=VideoDailyPager(videos=VIDEO_LIST_PAGER, item_methods=tuple(ITEM_DATA.items())),
+            tables=(TableBinding(VIDEO_DAILY_TABLE),),
+            account_param="open_id",
+        ),
+        Stream(
+            name="account_daily",
+            method=USER_DATA["fans"],
+            platform="douyin_open",
+            pager=AccountDailyPager(
+                series_methods=(
+                    ("fans", USER_DATA["fans"]),
+                    *((k, v) for k, v in USER_DATA.items() if k != "fans"),
+                )
+            ),
+            tables=(TableBinding(ACCOUNT_DAILY_TABLE),),
+            account_param="open_id",
+        ),
+        Stream(
+            name="fans_profile",
+            method=FANS_DATA,
+            platform="douyin_open",
+            pager=FansProfilePager(),
+            tables=(TableBinding(FANS_PROFILE_TABLE),),
+            account_param="open_id",
+        ),
+    )
+)
 
 
 def get_stream(name: str) -> Stream:

@@ -55,8 +55,13 @@ class Pages(Protocol):
 
     stream: Stream
 
-    def fetch(self, params: Mapping[str, Any], check: Callable[[ApiResponse], Page]) -> Page:
+    def fetch(
+        self, params: Mapping[str, Any], check: Callable[[ApiResponse], Any], method: str | None = None
+    ) -> Any:
         """Request the stream's method with ``params`` (plus its ``static_params``); return ``check(reply)``.
+
+        ``method`` asks a companion path instead (per-record detail calls); only the stream's own method
+        counts against the read's request bound and gets its ``static_params``.
 
         A reply ``check`` rejects as malformed or short is read again, then fails the read. The
         stream's inner-code check and the read's request bound apply to every request.

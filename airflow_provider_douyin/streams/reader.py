@@ -223,9 +223,12 @@ class StreamReader:
         log.info("Stream %s read: %s", self.stream.name, self.progress.summary())
 
     # -- what a pager walks with (pagers.Pages) ------------------------------------------------
-    def fetch(self, params: Mapping[str, Any], check: Callable[[ApiResponse], _T]) -> _T:
-        """Request the stream's method and check the reply, reading again while it is malformed or short."""
-        return self._fetch(params, check, self.stream.method)
+    def fetch(
+        self, params: Mapping[str, Any], check: Callable[[ApiResponse], _T], method: str | None = None
+    ) -> _T:
+        """Request the stream's method (or a companion ``method`` a pager fans out to) and check the
+        reply, reading again while it is malformed or short."""
+        return self._fetch(params, check, method or self.stream.method)
 
     def emit(self, records: list[Mapping[str, Any]], log_id: str) -> None:
         """Turn checked records into rows for every table, and fan out their per-record calls."""

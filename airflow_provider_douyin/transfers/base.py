@@ -27,6 +27,7 @@ from airflow_provider_douyin.streams.windows import (
     parse_datetime,
     resolve_sync_window,
 )
+from airflow_provider_douyin.transfers.lineage import TableDataset, transfer_lineage
 from airflow_provider_douyin.transfers.watermarks import VariableWatermark
 from airflow_provider_douyin.ui import DOUYIN_PINK
 
@@ -43,6 +44,13 @@ HOOKS = {"doudian": DouyinShopHook, "douyin_open": DouyinOpenHook}
 """The hook (and so the connection type) that serves each platform's streams."""
 
 
+ACCOUNT_EXTRAS = {
+    "account_id": "the 抖音来客 merchant account to read",
+    "open_id": "the authorized Douyin user whose data to read, as `douyin-oauth exchange` printed it",
+}
+"""The connection extras a stream's ``account_param`` names, and what each holds."""
+
+
 def platform_hook(conn_id: str | None, stream: Stream) -> DouyinShopHook | DouyinOpenHook:
     """The hook for ``stream``'s platform; a connection of the other platform is refused by the hook."""
     hook_cls = HOOKS[stream.platform]
@@ -53,14 +61,21 @@ def stream_call(hook: DouyinShopHook | DouyinOpenHook, stream: Stream) -> Callab
     """``hook.client.request``, with the connection's account filled in where the stream needs it."""
     if stream.account_param is None:
         return hook.client.request
-    account = hook.config.account_id
+    what = ACCOUNT_EXTRAS[stream.account_param]
+    account = getattr(hook.config, stream.account_param)
     if not account:
         raise DouyinConfigError(
-            f"Connection {hook.douyin_conn_id!r}: stream {stream.name!r} needs extra 'account_id' "
-            "(the 抖音来客 merchant account to read)"
+            f"Connection {hook.douyin_conn_id!r}: stream {stream.name!r} needs extra "
+            f"{stream.account_param!r} ({what})"
         )
     scope = {stream.account_param: account}
     return lambda method, params=None: hook.client.request(method, {**scope, **(params or {})})
+
+
+def _account(hook: DouyinShopHook | DouyinOpenHook) -> str:
+    """The shop or 来客 account a connection reads, which names the lineage input dataset."""
+    config = hook.config
+    return str(getattr(config, "shop_id", None) or getattr(config, "account_id", None) or hook.douyin_conn_id)
 
 
 def _as_timedelta(value: timedelta | float | int | str) -> timedelta:
@@ -108,6 +123,19 @@ class BaseDouyinTransferOperator(BaseOperator):
     def open_sink(self, stream: Stream, window: Window | None) -> AbstractContextManager[StreamSink]:
         """The stream's sink, as a context manager that releases it however the sync ends."""
         raise NotImplementedError
+
+    def lineage_target(self) -> TableDataset:
+        """OpenLineage (namespace, name) of each landed table or folder."""
+        raise NotImplementedError
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Called by the OpenLineage provider after a run: the stream read, the targets written, their
+        columns and this run's row counts (see :mod:`~airflow_provider_douyin.transfers.lineage`)."""
+        run = getattr(self, "_lineage_run", None)
+        if run is None:  # the run failed before it landed anything
+            return None
+        account, rows = run
+        return transfer_lineage(get_stream(self.stream), account, rows, self.lineage_target())
 
     def resolve_window(
         self, stream: Stream, context: Context, watermark: VariableWatermark
@@ -159,6 +187,7 @@ class BaseDouyinTransferOperator(BaseOperator):
                         max_workers=self.max_workers,
                     )
         payload = result.as_xcom()
+        self._lineage_run = (_account(hook), dict(payload["rows"]))
         if watermark is not None:
             state = watermark.record(done) if done.seconds > 0 else watermark.state()
             payload["watermark"] = datetime.fromtimestamp(state.watermark, timezone.utc).isoformat()
@@ -173,6 +202,7 @@ class BaseDouyinTransferOperator(BaseOperator):
             if isinstance(outlet, Asset):
                 outlet_events[outlet].extra = {
                     "conn_id": conn_id,
+                    "target": self.target_id,
                     "rows": dict(payload["rows"]),
                     "window_start": payload["window_start"],
                     "window_end": payload["window_end"],

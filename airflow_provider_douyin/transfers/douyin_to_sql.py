@@ -11,6 +11,7 @@ from airflow_provider_douyin.landing.sinks import SqlStreamSink
 from airflow_provider_douyin.streams.catalog import Stream
 from airflow_provider_douyin.streams.windows import Window
 from airflow_provider_douyin.transfers.base import BaseDouyinTransferOperator
+from airflow_provider_douyin.transfers.lineage import TableDataset, sql_table_dataset
 
 
 class DouyinToSqlOperator(BaseDouyinTransferOperator):
@@ -54,3 +55,6 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
     def open_sink(self, stream: Stream, window: Window | None) -> SqlStreamSink:
         db_hook = BaseHook.get_hook(self.sql_conn_id)
         return SqlStreamSink(db_hook, [b.table for b in stream.tables], table_prefix=self.table_prefix)
+
+    def lineage_target(self) -> TableDataset:
+        return sql_table_dataset(BaseHook.get_hook(self.sql_conn_id), self.table_prefix)

@@ -6,11 +6,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from airflow.sdk import ObjectStoragePath
+
 from airflow_provider_douyin.landing.sinks import StorageTableSink
 from airflow_provider_douyin.streams.catalog import Stream
 from airflow_provider_douyin.streams.sync import TableSinks
 from airflow_provider_douyin.streams.windows import Window
 from airflow_provider_douyin.transfers.base import BaseDouyinTransferOperator
+from airflow_provider_douyin.transfers.lineage import TableDataset, storage_dataset
 
 
 class DouyinToStorageOperator(BaseDouyinTransferOperator):
@@ -34,6 +37,9 @@ class DouyinToStorageOperator(BaseDouyinTransferOperator):
     @property
     def target_id(self) -> str:
         return f"{self.path}.{self.table_prefix}"
+
+    def lineage_target(self) -> TableDataset:
+        return storage_dataset(ObjectStoragePath(self.path), self.table_prefix)
 
     @contextmanager
     def open_sink(self, stream: Stream, window: Window | None) -> Iterator[TableSinks]:

@@ -9,7 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -112,3 +117,22 @@ class Gateway:
 
 def error_of(envelope: dict[str, Any]) -> tuple[int, str]:
     return envelope["code"], envelope["sub_code"]
+
+
+@contextmanager
+def cli_serve(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run ``douyin-sandbox serve --port 0 *args`` and yield its printed URL and the process. On
+    leaving, SIGTERM must stop it with exit code 0; it is killed if anything failed before."""
+    command = [sys.executable, "-m", "airflow_provider_douyin.sandbox", "serve", "--port", "0", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().strip()
+        assert first.startswith("douyin-sandbox listening on http://127.0.0.1:")
+        yield first.rsplit(" ", 1)[1], proc
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

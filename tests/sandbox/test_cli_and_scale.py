@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from sandbox_testkit import Gateway
+from sandbox_testkit import Gateway, cli_serve
 
 from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, SandboxServer
 
@@ -27,24 +26,9 @@ def test_help_documents_credentials() -> None:
 
 
 def test_serve_prints_url_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", "0", "--orders", "50", "--shops", "2", "--qps-limit", "9"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline().strip()
-        assert first.startswith("douyin-sandbox listening on http://127.0.0.1:")
-        url = first.rsplit(" ", 1)[1]
+    with cli_serve("--orders", "50", "--shops", "2", "--qps-limit", "9") as (url, _):
         info = requests.get(url + "/sandbox/info", timeout=5).json()
         assert info["shop_ids"] == [1000001, 1000002] and info["faults"]["qps_limit"] == 9
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 @pytest.mark.skipif(os.environ.get("DOUYIN_SANDBOX_BIG") != "1", reason="set DOUYIN_SANDBOX_BIG=1 to run")
@@ -78,5 +62,6 @@ def test_help_states_each_default_once() -> None:
     text = " ".join(out.split())  # undo argparse's line wrapping
     assert ") (default" not in text, "an option names its default twice"
     assert "lifetime in seconds (default 604800 = 7 d)" in text
-    assert text.count("(default") == 31  # every option but --help, --port, --page-drift, --order-shuffle
+    # every option but --help, --port, --page-drift, --order-shuffle, --push-url, --webhook-url
+    assert text.count("(default") == 40
     assert "GET /sandbox/truth/{table}?shop_id= (NDJSON: one JSON record per line)" in text

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 from open_testkit import PRODUCTS, PRODUCTS_GET, REFUNDS, VERIFY_RECORDS, OpenCaller, all_by_cursor, codes
+from sandbox_testkit import cli_serve
 
 from airflow_provider_douyin.sandbox import SandboxServer
 from airflow_provider_douyin.sandbox.config import SandboxConfig
@@ -207,21 +205,12 @@ def test_control_api_errors(server: SandboxServer) -> None:
 
 
 def test_serve_prints_the_merchants_and_takes_the_open_platform_flags() -> None:
-    cli = [sys.executable, "-m", "airflow_provider_douyin.sandbox", "serve", "--port", "0", "--orders", "20"]
-    cli += ["--merchants", "2", "--life-orders", "40", "--order-shuffle", "--client-token-ttl", "60"]
-    proc = subprocess.Popen(cli, stdout=subprocess.PIPE, text=True)
-    try:
+    flags = ["--merchants", "2", "--life-orders", "40", "--order-shuffle", "--client-token-ttl", "60"]
+    with cli_serve("--orders", "20", *flags) as (url, proc):
         assert proc.stdout is not None
-        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
         proc.stdout.readline()
         assert proc.stdout.readline().startswith("merchants ['7136518000000000001', '7136518000000000002']")
         info = requests.get(url + "/sandbox/open/info", timeout=5).json()
         assert [m["orders"] for m in info["merchants"]] == [40, 40]
         faults = requests.get(url + "/sandbox/info", timeout=5).json()["faults"]
         assert faults["order_shuffle"] is True and faults["client_token_ttl"] == 60
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)

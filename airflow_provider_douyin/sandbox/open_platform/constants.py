@@ -34,7 +34,7 @@ PRODUCT_ID_BASE = 1_700_000_000_000_000
 SKU_ID_BASE = 1_800_000_000_000_000
 PRODUCT_SPAN = 10**9
 
-OPEN_PATH_PREFIXES = ("/oauth/", "/goodlife/")
+OPEN_PATH_PREFIXES = ("/oauth/", "/goodlife/", "/room/data/", "/data/external/", "/api/douyin/")
 
 
 def is_open_path(path: str) -> bool:

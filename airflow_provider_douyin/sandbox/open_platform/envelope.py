@@ -119,3 +119,13 @@ def oauth_body(
     return _dumps(
         {"data": {"description": error.description, "error_code": error.code}, "extra": extra}, as_strings
     )
+
+
+def err_no_body(
+    data: dict[str, Any] | None, error: OpenError | None, log_id: str, now: float, as_strings: bool = False
+) -> bytes:
+    """The ``{err_no, err_msg, log_id, data}`` shape of the live-room data APIs."""
+    code = 0 if error is None else error.code
+    body = {"err_no": code, "err_msg": "" if error is None else error.description, "log_id": log_id,
+            "data": data if error is None else {}}  # fmt: skip
+    return _dumps({**body, "err_no": str(code)} if as_strings else body, False)

@@ -211,6 +211,16 @@ class TokenRules:
             "e_account_role": "",
         }
 
+    def check_user_token(self, token: str, now: float) -> UserGrant:
+        """The grant behind a user-token call, or the expired/invalid error."""
+        entry = self._access.get(token) if token else None
+        if entry is None:
+            raise self.invalid.error()
+        grant, expires = entry
+        if now >= expires:
+            raise self.expired.error()
+        return grant
+
     def _live_grant(self, client_key: str, refresh: str, now: float) -> UserGrant:
         """A refresh token that is unknown, superseded by a renewal or expired is refused alike."""
         grant = self._grants_by_refresh.get(refresh)

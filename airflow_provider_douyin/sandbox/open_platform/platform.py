@@ -14,19 +14,24 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
 from ..config import SandboxConfig
 from ..fault_injection import FaultInjector
 from ..hashing import mix
+from ..push_delivery import OPEN, PushDelivery
 from ..reply import ControlError, Reply, check_truth_table, lookup, stream_locked
 from .constants import ROOT_ACCOUNT_ID, SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, account_ids
+from .creator import CREATOR_TRUTH_TABLES, Creator, creator_number
+from .creator_queries import CREATOR_QUERIES
 from .envelope import (
     NOT_AUTHORISED,
     PARAM_INVALID,
     Alternating,
     OpenError,
+    err_no_body,
     goodlife_body,
     new_log_id,
     oauth_body,
@@ -35,8 +40,10 @@ from .merchant import Merchant
 from .oauth import TokenRules
 from .queries import QUERIES
 from .records import TRUTH_TABLES, truth
+from .webhooks import Webhook, certificate_webhook, order_webhooks
 
 API_OFFLINE = 2119010
+SCOPE_NOT_AUTHORISED = 28001012
 LIFE_ACCOUNT_HEADER = "rpc-transit-life-account"
 REQUEST_LOG_SIZE = 500
 
@@ -69,10 +76,15 @@ class OpenPlatform:
     """
 
     def __init__(
-        self, config: SandboxConfig, clock: Callable[[], float], wall_clock: Callable[[], float] = time.time
+        self,
+        config: SandboxConfig,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], float] = time.time,
+        push: PushDelivery | None = None,
     ) -> None:
         """``clock``: business time, which data, mutations and the truth follow; ``wall_clock``: real
-        time, which token lifetimes, the QPS window and the envelope's ``now`` follow."""
+        time, which token lifetimes, the QPS window and the envelope's ``now`` follow; ``push``
+        receives the webhooks every change of a merchant's records causes."""
         self.config = config
         self.faults = config.faults
         self.clock = clock
@@ -93,6 +105,17 @@ class OpenPlatform:
             for no, account_id in enumerate(account_ids(config.merchants))
         ]
         self.merchant_by_id = {m.account_id: m for m in self.merchants}
+        self.push = push
+        if push is not None:
+            for m in self.merchants:
+                m.orders.listener = partial(self._push, m, partial(order_webhooks, m))
+                m.verifications.listener = partial(self._push, m, partial(self._appended, m, "verify"))
+                m.refunds.listener = partial(self._push, m, partial(self._appended, m, "refund_success"))
+        history_start = self.started_at - config.days * 86400
+        self.creators = [
+            Creator(config.seed, k, history_start, self.started_at)
+            for k in range(1, max(config.shops, config.merchants) + 1)
+        ]
         self.tokens = TokenRules(self.clients, self.faults)
         self.data_lock = threading.RLock()
         self.injector = FaultInjector(self.faults, mix(config.seed, 0x0FE7))
@@ -108,6 +131,17 @@ class OpenPlatform:
         self.generation_seconds = time.perf_counter() - began
 
     # ----------------------------------------------------------------- helpers
+    def _push(self, merchant: Merchant, build: Callable[[int, Any, Any], list[Webhook]], idx: int,
+              before: Any, after: Any) -> None:  # fmt: skip
+        """A table listener: queue the webhooks of one new record version (called under the data lock)."""
+        if self.push is not None and self.push.wants(OPEN):
+            self.push.webhooks(merchant.account_id, build(idx, before, after))
+
+    @staticmethod
+    def _appended(merchant: Merchant, action: str, _idx: int, before: Any, after: Any) -> list[Webhook]:
+        """Verify records and refunds are append-only: a new row is a voucher verified or refunded."""
+        return certificate_webhook(merchant, action, after, after.update) if before is None else []
+
     def _merchant(self, account_id: str) -> Merchant:
         if not account_id:
             raise OpenError(PARAM_INVALID, "account_id不能为空")
@@ -146,6 +180,8 @@ class OpenPlatform:
         log_id = new_log_id(seq)
         now, wall = self.clock(), self.wall_clock()
         render = oauth_body if path.startswith("/oauth/") else goodlife_body
+        if path.startswith("/room/"):
+            render = err_no_body
         data: dict[str, Any] | None = None
         error: OpenError | None = None
         try:
@@ -180,6 +216,8 @@ class OpenPlatform:
             if self.injector.fires("busy", self.faults.busy_rate):
                 raise self.busy.error()
             return oauth(_params(http_method, query_text, headers, body), wall)
+        if path in CREATOR_QUERIES:
+            return self._creator_query(http_method, path, query_text, headers, now, wall)
         query = QUERIES.get(path)
         if query is None:
             raise OpenError(API_OFFLINE, "接口不存在或已下线")
@@ -200,6 +238,31 @@ class OpenPlatform:
         with self.data_lock:
             return query(self, merchant, params, now)
 
+    def _creator_query(
+        self, http_method: str, path: str, query_text: str, headers: dict[str, str], now: float, wall: float
+    ) -> dict[str, Any]:
+        """A user-token API: the token's user must be the ``open_id`` asked about."""
+        handler, scope = CREATOR_QUERIES[path]
+        if http_method != "GET":
+            raise OpenError(PARAM_INVALID, "请使用GET请求，参数放在query中")
+        grant = self.tokens.check_user_token(headers.get("access-token", ""), wall)
+        if self.injector.fires("throttle", self.faults.throttle_rate):
+            raise self.throttled.error()
+        if self.injector.fires("busy", self.faults.busy_rate):
+            raise self.busy.error()
+        params = _params(http_method, query_text, headers, b"")
+        open_id = params.get("open_id", "").strip()
+        if not open_id:
+            raise OpenError(PARAM_INVALID, "open_id不能为空")
+        if open_id != grant.open_id:
+            raise OpenError(PARAM_INVALID, "open_id与access_token不匹配")
+        if scope and scope not in grant.scope.split(","):
+            raise OpenError(SCOPE_NOT_AUTHORISED, f"用户未授权该应用{scope}权限")
+        number = creator_number(open_id, len(self.creators))
+        if number is None:
+            raise OpenError(PARAM_INVALID, "open_id无效")
+        return handler(self.creators[number - 1], params, now)
+
     # ----------------------------------------------------------------- control API
     def control(self, http_method: str, path: str, query: dict[str, str], body: Any) -> Any:
         """Dispatch ``/sandbox/open/...``; returns a JSON-able value or an iterator of records."""
@@ -212,6 +275,9 @@ class OpenPlatform:
             with self._stats_lock:
                 return list(self.request_log)
         if http_method == "GET" and route.startswith("/truth/"):
+            table = route.rsplit("/", 1)[1]
+            if table in CREATOR_TRUTH_TABLES:
+                return self._creator_truth(table, query.get("open_id"))
             return self._truth(route.rsplit("/", 1)[1], query.get("account_id"))
         if http_method != "POST":
             raise ControlError(404, f"no control endpoint {http_method} {path}")
@@ -306,6 +372,16 @@ class OpenPlatform:
                     }
                 )
         return {"merchants": result, "time": now}
+
+    def _creator_truth(self, table: str, open_id: str | None) -> Iterator[dict[str, Any]]:
+        targets = self.creators
+        if open_id:
+            number = creator_number(open_id, len(self.creators))
+            if number is None:
+                raise ControlError(404, f"no sandbox Douyin account with open_id {open_id!r}")
+            targets = [self.creators[number - 1]]
+        now = self.clock()
+        return stream_locked((c.truth(table, now) for c in targets), self.data_lock)
 
     def _truth(self, table: str, account_id: str | None) -> Iterator[dict[str, Any]]:
         check_truth_table(table, TRUTH_TABLES)
