@@ -70,6 +70,15 @@ def push_store(conn_id: str | None = None) -> PushStore:
         return _stores[url]
 
 
+def existing_push_store() -> PushStore | None:
+    """The configured store, or the local default one if it exists; ``None`` when there is neither, so
+    a reader (the Douyin page) never creates a store of its own."""
+    conn_id = store_conn_id()
+    if conn_id is None and not default_store_path().exists():
+        return None
+    return push_store(conn_id)
+
+
 class ConnectionCredentials:
     """Credentials of ``douyin_shop`` / ``douyin_open`` connections, read as Airflow reads connections
     (secrets backends, ``AIRFLOW_CONN_*``, the metadata database) and cached for ``ttl`` seconds, so a
