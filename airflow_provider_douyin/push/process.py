@@ -20,7 +20,7 @@ from typing import Any
 from airflow_provider_douyin.client.errors import DouyinError
 from airflow_provider_douyin.client.open_platform import LIFE_ORDER_QUERY
 from airflow_provider_douyin.push.protocol import webhook_order_id
-from airflow_provider_douyin.push.store import PENDING, PushStore, StoredMessage
+from airflow_provider_douyin.push.store import PARKED, PENDING, PushStore, StoredMessage
 from airflow_provider_douyin.streams.catalog import (
     AFTER_SALES_TABLE,
     LIFE_CERTIFICATES_TABLE,
@@ -51,18 +51,32 @@ class PushRecordError(DouyinError):
     """The record a message names could not be read into rows (the reason a message is parked with)."""
 
 
-def record_key(message: StoredMessage) -> str:
-    """The id of the record a message names; raises :class:`PushRecordError` when it names none."""
-    payload = message.message.payload()
-    field_name = {"order": "p_id", "after_sale": "aftersale_id", "product": "product_id"}.get(
-        message.kind or ""
-    )
-    value = (
-        webhook_order_id(message.message) if message.kind == "life_order" else payload.get(field_name or "")
-    )
+def _id(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
-        raise PushRecordError(f"{message.kind} message {message.msg_id} names no record id")
+        return None
     return str(value).strip()
+
+
+def record_keys(message: StoredMessage) -> list[tuple[str, str]]:
+    """The records a message names, ``(kind, id)``; raises :class:`PushRecordError` when it names none.
+
+    An after-sale message also names its order (``p_id``): opening or settling an after-sale changes
+    the order's sku orders, and Doudian sends no order message for that.
+    """
+    payload = message.message.payload()
+    if message.kind == "life_order":
+        key = webhook_order_id(message.message)
+    else:
+        field_name = {"order": "p_id", "after_sale": "aftersale_id", "product": "product_id"}.get(
+            message.kind or ""
+        )
+        key = _id(payload.get(field_name or ""))
+    if key is None:
+        raise PushRecordError(f"{message.kind} message {message.msg_id} names no record id")
+    keys = [(message.kind or "", key)]
+    if message.kind == "after_sale" and (order_id := _id(payload.get("p_id"))):
+        keys.append(("order", order_id))
+    return keys
 
 
 def _object(data: Any, *path: str) -> Mapping[str, Any]:
@@ -169,42 +183,51 @@ def process_messages(
 ) -> ProcessResult:
     """Refresh the records that the pending messages ``ids`` (one connection's) name, and settle them.
 
-    Rows of one kind land in one transaction; only after it commits are their messages marked done,
-    so a crash in between leaves them pending, to be handed out again.
+    Rows of one kind land in one transaction; messages are marked done only after every write has
+    committed, so a crash in between leaves them pending, to be handed out again. A message is done
+    when every record it names was read; otherwise it counts one failed attempt.
     """
     result = ProcessResult()
-    groups: dict[tuple[str, str], list[StoredMessage]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for message in store.load(ids):
         if message.status != PENDING:
             continue  # settled by an earlier, overlapping run
         try:
-            groups[(message.kind or "", record_key(message))].append(message)
+            for key in record_keys(message):
+                groups[key].append(message.id)
         except PushRecordError as exc:  # retrying cannot give a message an id: park it now
             store.fail([message.id], str(exc), max_attempts=1, backoff_s=backoff_s)
             result.parked.append(message.id)
-    by_kind: dict[str, tuple[Rows, list[int]]] = {}
-    for (kind, key), messages in groups.items():
-        message_ids = [m.id for m in messages]
+    failed: dict[int, str] = {}
+    by_kind: dict[str, Rows] = {}
+    for (kind, key), message_ids in groups.items():
         try:
             rows = read(kind, key)
         except Exception as exc:  # any failure to read is retried, then parked with its reason
             reason = f"{type(exc).__name__}: {exc}"
-            log.warning("Could not read %s %s for %d message(s): %s", kind, key, len(messages), reason)
-            store.fail(message_ids, reason, max_attempts=max_attempts, backoff_s=backoff_s)
-            parked = {m.id for m in store.load(message_ids) if m.status != PENDING}
-            result.parked.extend(i for i in message_ids if i in parked)
-            result.retrying.extend(i for i in message_ids if i not in parked)
+            log.warning("Could not read %s %s for %d message(s): %s", kind, key, len(message_ids), reason)
+            failed.update(dict.fromkeys(message_ids, reason))
             continue
-        collected, done = by_kind.setdefault(kind, ({}, []))
+        collected = by_kind.setdefault(kind, {})
         for table, table_rows in rows.items():
             collected.setdefault(table, []).extend(table_rows)
-        done.extend(message_ids)
-    for kind, (rows, done) in by_kind.items():
+    for kind, rows in by_kind.items():
         with sink(TABLES[kind]) as target:
             target.write(rows)
             target.finish()
-        store.finish(done)
-        result.done.extend(done)
         for table, table_rows in rows.items():
             result.rows[table] += len(table_rows)
+    for reason in set(failed.values()):
+        store.fail(
+            [i for i, r in failed.items() if r == reason],
+            reason,
+            max_attempts=max_attempts,
+            backoff_s=backoff_s,
+        )
+    settled = {m.id: m.status for m in store.load(failed)}
+    result.parked.extend(i for i in failed if settled.get(i) == PARKED)
+    result.retrying.extend(i for i in failed if settled.get(i) == PENDING)
+    done = sorted({i for message_ids in groups.values() for i in message_ids} - failed.keys())
+    store.finish(done)
+    result.done.extend(done)
     return result

@@ -248,3 +248,25 @@ def test_a_webhook_lands_the_life_order_it_names(sqlite_hook, douyin_sandbox_fac
     assert [(str(r[0]), int(r[1])) for r in rows] == [(str(order["order_id"]), order["update_order_time"])]
     certificates = sqlite_hook.get_records(f"SELECT count(*) FROM {PREFIX}life_certificates")[0][0]
     assert certificates == len(order.get("certificate") or [])
+
+
+def test_an_after_sale_push_refreshes_the_after_sale_and_its_order(
+    sqlite_hook, douyin_sandbox_factory, tmp_path: Path
+):
+    sandbox = douyin_sandbox_factory(orders=200, seed=15)
+    after_sale = sandbox.truth("after_sales", shop_id=SHOP_ID)[0]
+    aftersale_id = str(after_sale["aftersale_info"]["aftersale_id"])
+    order_id = str(after_sale["order_info"]["shop_order_id"])
+    order = next(o for o in sandbox.truth("orders", shop_id=SHOP_ID) if str(o["order_id"]) == order_id)
+    data = json.dumps({"aftersale_id": int(aftersale_id), "p_id": int(order_id), "shop_id": SHOP_ID})
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    _accept(store, PushMessage(msg_id="as-1", tag="200", data=data))
+    with _client(sandbox) as client:
+        result = process_messages(
+            store, store.claim(lease_s=0)[SHOP_CONN], DoudianRecords(client.call),
+            lambda tables: SqlStreamSink(sqlite_hook, tables, table_prefix=PREFIX),
+        )  # fmt: skip
+    assert result.done == [1] and result.rows["after_sales"] == 1 and result.rows["orders"] == 1
+    expected = after_sale["aftersale_info"]["update_time"]
+    assert _landed(sqlite_hook, "after_sales", "aftersale_id", aftersale_id) == [(aftersale_id, expected)]
+    assert _landed(sqlite_hook, "orders", "order_id", order_id) == [(order_id, order["update_time"])]
