@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.utils.log.logging_mixin import LoggingMixin
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from airflow_provider_douyin.streams.schema import Table
 
 DEFAULT_TABLE_PREFIX = "douyin_"
+T = TypeVar("T")
 
 
 def dump_json(value: Any) -> str:
@@ -284,6 +285,16 @@ class SqlBatchWriter:
                 landing.ensure_table_on(held.conn, held.cur, held.dialect)
         except BaseException:
             self.close(rollback=True)
+            raise
+
+    def run(self, work: Callable[[Any, Any, LandingDialect], T]) -> T:
+        """``work(conn, cur, dialect)`` on the writer's connection; it commits its own transactions,
+        and whatever it leaves uncommitted when it raises is rolled back."""
+        held = self._connection()
+        try:
+            return work(held.conn, held.cur, held.dialect)
+        except BaseException:
+            held.conn.rollback()
             raise
 
     def write(self, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
