@@ -34,10 +34,12 @@ transaction, so a rerun of any window changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_douyin.client.errors import DouyinError
 from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.landing.sql import SqlLanding
 from airflow_provider_douyin.streams.catalog import AFTER_SALES_TABLE, ORDER_ITEMS_TABLE, ORDERS_TABLE
@@ -55,6 +57,7 @@ C_BIZ_ALLIANCE = 2
 REFUND_SUCCEEDED = 3
 """``refund_status`` of an after-sale whose refund went through."""
 ROOMS_PER_STATEMENT = 500
+LOCK_WAIT_S = 600
 
 
 @dataclass(frozen=True)
@@ -133,15 +136,18 @@ class LiveRoomSales:
             cur.execute(sql.rooms_of_sku_orders(len(chunk)), dialect.placeholders.params(chunk))
             rooms.update(r[0] for r in cur.fetchall() if r[0])
         conn.commit()
-        for chunk in _chunks(sorted(rooms), ROOMS_PER_STATEMENT):
-            params = dialect.placeholders.params(chunk)
-            try:
-                for statement in sql.recompute(len(chunk)):
-                    cur.execute(statement, params)
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
+        with sql.exclusive(conn, cur):
+            for chunk in _chunks(sorted(rooms), ROOMS_PER_STATEMENT):
+                params = dialect.placeholders.params(chunk)
+                try:
+                    for statement in sql.begin():
+                        cur.execute(statement)
+                    for statement in sql.recompute(len(chunk)):
+                        cur.execute(statement, params)
+                    conn.commit()
+                except BaseException:
+                    conn.rollback()
+                    raise
         log.info("Recomputed %d live room(s) in %slive_rooms", len(rooms), self.prefix)
         self._rooms.clear()
         self._sku_orders.clear()
@@ -162,6 +168,7 @@ class _Statements:
 
     def __init__(self, dialect: LandingDialect, prefix: str) -> None:
         self.dialect = dialect
+        self.lock_name = f"{prefix}{LIVE_ROOMS_TABLE.name}"
 
         def table(name: str) -> str:
             return dialect.qualified(prefix + name, None, with_params=True)
@@ -175,6 +182,40 @@ class _Statements:
 
     def _in(self, count: int) -> str:
         return f"({', '.join(self.dialect.placeholders.markers(count))})"
+
+    # Two recomputations run at once when a DAG's orders and after-sales tasks run in parallel.
+    # Without serialising them, PostgreSQL's DELETE misses rows the other transaction inserts
+    # meanwhile (its INSERT then hits the primary key), and InnoDB's DELETE gap locks make the two
+    # INSERTs deadlock. SQLite already admits one writer at a time.
+    def begin(self) -> list[str]:
+        """Run first in each recomputation transaction."""
+        if self.dialect.name == "postgresql":
+            # Self-conflicting, but readers of the derived tables are not blocked; held until commit.
+            return [f"LOCK TABLE {self.rooms}, {self.products} IN SHARE ROW EXCLUSIVE MODE"]
+        if self.dialect.name == "mysql":
+            # Read the landed tables without share-locking them, so a concurrent load is not blocked.
+            return ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED"]
+        return []
+
+    @contextmanager
+    def exclusive(self, conn: Any, cur: Any) -> Iterator[None]:
+        """MySQL/MariaDB: hold a named lock (per database and prefix) around all recomputations."""
+        if self.dialect.name != "mysql":
+            yield
+            return
+        name = self.dialect.placeholders.params([self.lock_name])
+        marker = self.dialect.placeholders.marker(0)
+        cur.execute(f"SELECT GET_LOCK(LEFT(CONCAT(DATABASE(), ':', {marker}), 64), {LOCK_WAIT_S})", name)
+        (got,) = cur.fetchone()
+        conn.commit()
+        if got != 1:
+            raise DouyinError(f"live rooms: waited {LOCK_WAIT_S}s for another task's recomputation")
+        try:
+            yield
+        finally:
+            cur.execute(f"SELECT RELEASE_LOCK(LEFT(CONCAT(DATABASE(), ':', {marker}), 64))", name)
+            cur.fetchall()
+            conn.commit()
 
     def rooms_of_sku_orders(self, count: int) -> str:
         q = self.q

@@ -8,6 +8,7 @@ sandbox adds while the test runs are live-room sales too.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from airflow_provider_douyin.landing.live_rooms import LIVE_ROOM_PRODUCTS_TABLE, LIVE_ROOMS_TABLE
 from airflow_provider_douyin.landing.sinks import SqlStreamSink
 from airflow_provider_douyin.sandbox.live_sessions import sessions_on_day
-from airflow_provider_douyin.streams.catalog import get_stream
+from airflow_provider_douyin.streams.catalog import AFTER_SALES_TABLE, get_stream
 from airflow_provider_douyin.streams.sync import run_sync
 from airflow_provider_douyin.streams.windows import Window
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
@@ -256,3 +257,37 @@ def test_the_operator_keeps_rooms_for_the_streams_that_change_them(sqlite_hook, 
         if derived
         else not any("live_room" in n for n in names)
     )
+
+
+def test_recomputations_running_at_once_neither_fail_nor_lose_a_room(sql_hook):
+    """A DAG's orders and after-sales tasks run in parallel and may rebuild the same rooms at once."""
+    flushes = [order(str(n), 100, status=2, pay_time=90 + n, room=ROOM + n % 5) for n in range(1, 41)]
+    land(sql_hook, *flushes)
+    expected = snapshot(sql_hook)
+    assert len(expected[0]) == 5
+    errors: list[BaseException] = []
+
+    def after_sales_task(worker: int) -> None:
+        """Lands pending after-sales of every sku order: each landing rebuilds all five rooms."""
+        try:
+            for run in range(10):
+                rows = [
+                    {"aftersale_id": f"{worker}-{run}-{n}", "update_time": 1, "related_id": str(n),
+                     "refund_status": 1, "refund_amount": 990}
+                    for n in range(1, 41)
+                ]  # fmt: skip
+                with SqlStreamSink(
+                    sql_hook, [AFTER_SALES_TABLE], table_prefix=PREFIX, live_rooms=True
+                ) as sink:
+                    sink.write({"after_sales": rows})
+                    sink.finish()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=after_sales_task, args=(n,)) for n in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert snapshot(sql_hook) == expected
