@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_douyin.client.errors import DouyinError
 from airflow_provider_douyin.client.redaction import get_logger
-from airflow_provider_douyin.landing.sql import SqlLanding
+from airflow_provider_douyin.landing.sql import SqlLanding, create_table
 from airflow_provider_douyin.streams.catalog import AFTER_SALES_TABLE, ORDER_ITEMS_TABLE, ORDERS_TABLE
 from airflow_provider_douyin.streams.schema import Column
 
@@ -159,8 +159,7 @@ class LiveRoomSales:
             SqlLanding(self.hook, table, table_prefix=self.prefix).ensure_table_on(conn, cur, dialect)
         for derived in (LIVE_ROOMS_TABLE, LIVE_ROOM_PRODUCTS_TABLE):
             target = dialect.qualified(self.prefix + derived.name, None)
-            cur.execute(dialect.create_table_sql(target, derived.columns, derived.primary_key))
-            conn.commit()
+            create_table(conn, cur, dialect.create_table_sql(target, derived.columns, derived.primary_key))
 
 
 class _Statements:

@@ -67,6 +67,21 @@ def _paramstyle(conn: Any, hook: DbApiHook) -> str:
     return "qmark" if hook.placeholder == "?" else "format"
 
 
+def create_table(conn: Any, cur: Any, ddl: str) -> None:
+    """Run a ``CREATE TABLE IF NOT EXISTS`` and commit, once more if a concurrent creation won.
+
+    Two workers racing on ``CREATE TABLE IF NOT EXISTS`` can still collide in PostgreSQL (pg_type
+    unique violation); the table exists afterwards either way.
+    """
+    try:
+        cur.execute(ddl)
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        cur.execute(ddl)
+        conn.commit()
+
+
 class SqlLanding(LoggingMixin):
     """Create and upsert one landed table through a common-sql hook.
 
@@ -130,15 +145,7 @@ class SqlLanding(LoggingMixin):
         target = dialect.qualified(self.table_name, self.schema)
         ddl = dialect.create_table_sql(target, self.table.landed_columns, self.table.primary_key)
         self.log.debug("ensure_table %s: %s", self.table_name, ddl)
-        try:
-            cur.execute(ddl)
-            conn.commit()
-        except Exception:
-            # Two workers racing on CREATE TABLE IF NOT EXISTS can still collide in
-            # Postgres (pg_type unique violation); the table exists afterwards either way.
-            conn.rollback()
-            cur.execute(ddl)
-            conn.commit()
+        create_table(conn, cur, ddl)
         cur.execute(dialect.probe_sql(target))
         existing = {d[0].lower() for d in cur.description or ()}
         cur.fetchall()
