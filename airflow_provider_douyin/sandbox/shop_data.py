@@ -49,6 +49,7 @@ FLOW_PAY, FLOW_REFUND, FLOW_SETTLE = 0, 1, 2
 
 
 VIDEO_ID_BASE = 7_200_000_000_000_000_000
+"""Short-video ids (``video_id``, a string in the API) are 19 digits too."""
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,9 @@ class Shop:
 
     def attribution(self, idx: int) -> Attribution:
         """Fixed when the order is placed: 85% of the orders placed while a session is on air
-        come from its room, the rest (and 30% of the others) from short videos, by a 达人 (alliance)
-        or the shop's own account, and everything else straight from the shop page. Room ids are
-        19 digits; video and direct orders send ``room_id`` 0 with ``room_id_str`` "0" or ""."""
+        come from its room; of all other orders 30% come from short videos (by a 达人, alliance, or
+        by the shop's own account) and the rest straight from the shop page. Room ids are 19
+        digits; video and direct orders send ``room_id`` 0 with ``room_id_str`` "0" or ""."""
         h = mix(self.order_hash(idx), 0xA7)
         create = self.orders.cols["create"][idx]
         session = session_at(self.seed, self.shop_no, create)
