@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param
+from airflow.sdk import BaseOperator, Param, XComArg
+from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
@@ -81,19 +82,29 @@ def cron(expression: str) -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(expression, timezone=TIMEZONE)
 
 
-def land(stream: str, **kwargs: Any) -> DouyinToSqlOperator | DouyinToStorageOperator:
-    """Land one stream into the configured target for the run's window."""
-    life = stream.startswith("life_")
+def _landing(stream: str, kwargs: dict[str, Any]) -> tuple[type[BaseOperator], dict[str, Any]]:
+    """The operator class and arguments that land ``stream`` into the configured target."""
     common: dict[str, Any] = {
         "task_id": f"land_{stream}",
         "stream": stream,
-        "douyin_conn_id": OPEN_CONN_ID if life else SHOP_CONN_ID,
         "window_start": WINDOW_START,
         "window_end": WINDOW_END,
-        "pool": OPEN_API_POOL if life else API_POOL,
+        "pool": OPEN_API_POOL if stream.startswith("life_") else API_POOL,
         "safety_lag": SAFETY_LAG,
         **kwargs,
     }
     if LANDING_PATH:
-        return DouyinToStorageOperator(path=LANDING_PATH, **common)
-    return DouyinToSqlOperator(sql_conn_id=WAREHOUSE_CONN_ID, **common)
+        return DouyinToStorageOperator, {"path": LANDING_PATH, **common}
+    return DouyinToSqlOperator, {"sql_conn_id": WAREHOUSE_CONN_ID, **common}
+
+
+def land(stream: str, **kwargs: Any) -> BaseOperator:
+    """Land one stream into the configured target for the run's window."""
+    operator, common = _landing(stream, kwargs)
+    return operator(douyin_conn_id=OPEN_CONN_ID if stream.startswith("life_") else SHOP_CONN_ID, **common)
+
+
+def land_each_shop(stream: str, shop_conn_ids: XComArg, **kwargs: Any) -> MappedOperator:
+    """Land one stream for every shop connection id in ``shop_conn_ids``: one mapped task per shop."""
+    operator, common = _landing(stream, kwargs)
+    return operator.partial(**common).expand(douyin_conn_id=shop_conn_ids)

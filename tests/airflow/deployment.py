@@ -8,6 +8,7 @@ No pytest here, so ``benchmarks/`` drives the same deployment the tests do.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -217,6 +218,82 @@ def start_deployment(
         deployed.stop()
         if queue:
             _drop_queue(queue)
+
+
+def fresh_app() -> tuple[str, str]:
+    """An app key and secret of its own (give them to the sandbox's ``extra_apps``), so no schedule
+    another run left in the shared limiter's Redis counts."""
+    return str(10**18 + uuid.uuid4().int % (9 * 10**18)), uuid.uuid4().hex
+
+
+def shop_conn_id(shop_id: int, index: int) -> str:
+    """``douyin_shop_default`` for the first shop, the example DAGs' own; ``douyin_shop_<id>`` after."""
+    return "douyin_shop_default" if index == 0 else f"douyin_shop_{shop_id}"
+
+
+def shop_env(
+    url: str, shop_ids: list[int], app: tuple[str, str], warehouse_db: str, *, qps: float
+) -> dict[str, str]:
+    """A service provider's deployment: one ``douyin_shop`` connection per shop, all of one app
+    pacing through one shared limiter (Redis), the ``douyin_shop_conn_ids`` list, and the warehouse
+    (``douyin_warehouse``, PostgreSQL) the example DAGs land in."""
+    from sqlalchemy.engine import make_url
+
+    env, conn_ids = {}, []
+    for index, shop_id in enumerate(shop_ids):
+        conn_ids.append(shop_conn_id(shop_id, index))
+        extra = {"shop_id": str(shop_id), "qps": qps, "rate_limit_url": CELERY_REDIS}
+        connection = {
+            "conn_type": "douyin_shop",
+            "host": url,
+            "login": app[0],
+            "password": app[1],
+            "extra": extra,
+        }
+        env[f"AIRFLOW_CONN_{conn_ids[-1].upper()}"] = json.dumps(connection)
+    db = make_url(warehouse_db)
+    warehouse = {
+        "conn_type": "postgres",
+        "host": db.host,
+        "port": db.port,
+        "login": db.username,
+        "schema": db.database,
+    }
+    return {
+        **env,
+        "AIRFLOW_VAR_DOUYIN_SHOP_CONN_IDS": json.dumps(conn_ids),
+        "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps(warehouse),
+        "DOUYIN_SAFETY_LAG_S": "0",
+    }
+
+
+def warehouse_rows(warehouse_db: str) -> dict[str, Any]:
+    """What landed: ``{shop_id: {order_id: update_time}}`` of ``douyin_orders``, the order item and after-sale
+    ids, and how many rows each table holds (a row landed twice would show as more rows than ids)."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    db = make_url(warehouse_db)
+    conn = psycopg2.connect(host=db.host, port=db.port, user=db.username, dbname=db.database)
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT shop_id, order_id, update_time FROM douyin_orders")
+        rows = cursor.fetchall()
+        orders: dict[int, dict[str, int]] = {}
+        for shop_id, order_id, update_time in rows:
+            orders.setdefault(int(shop_id), {})[str(order_id)] = int(update_time)
+        cursor.execute("SELECT order_id FROM douyin_order_items")
+        items = [str(row[0]) for row in cursor.fetchall()]
+        cursor.execute("SELECT aftersale_id FROM douyin_after_sales")
+        after_sales = [str(row[0]) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+    return {
+        "orders": orders,
+        "order_items": set(items),
+        "after_sales": set(after_sales),
+        "rows": {"orders": len(rows), "order_items": len(items), "after_sales": len(after_sales)},
+    }
 
 
 def _drop_queue(queue: str) -> None:

@@ -9,7 +9,6 @@ database, the way the DAGs are deployed, with every port picked free.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from airflow_provider_douyin.sandbox import (
     SANDBOX_CLIENT_KEY,
     SANDBOX_CLIENT_SECRET,
 )
-from tests.airflow.deployment import start_deployment, throwaway_database
+from tests.airflow.deployment import start_deployment
 from tests.conftest import SECRET_PATTERNS
 
 pytestmark = pytest.mark.timeout(420)
@@ -36,18 +35,6 @@ DAGS = (
     "douyin_token_maintenance",
 )
 POOLS = {"douyin_api": 4, "douyin_open_api": 4, "douyin_token": 1}
-
-
-@pytest.fixture
-def metadata_db() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        with throwaway_database() as url:
-            yield url
-    except psycopg2.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
 
 
 @pytest.fixture
