@@ -49,6 +49,13 @@ MESSAGE_KEYS = 20
 """Keys named per kind in a failure message."""
 
 
+class DouyinReconciliationError(DouyinError):
+    """A reconciliation found rows missing, extra or stale in the target; the message names them."""
+
+    def _describe(self) -> str:
+        return self.msg
+
+
 @dataclass(frozen=True)
 class DetailCall:
     """The call that returns one record's current version, shaped like a record of the stream's list."""
@@ -189,9 +196,13 @@ class ReconcileResult:
             found = [m for m in self.mismatches if m.kind == kind]
             if not found:
                 continue
-            named = ", ".join(f"{m.key} ({m.why})" if m.why else m.key for m in found[:MESSAGE_KEYS])
+            whys = {m.why for m in found}
+            shared = f" ({found[0].why})" if len(found) > 1 and len(whys) == 1 and found[0].why else ""
+            named = ", ".join(
+                f"{m.key} ({m.why})" if m.why and not shared else m.key for m in found[:MESSAGE_KEYS]
+            )
             more = f" and {len(found) - MESSAGE_KEYS} more" if len(found) > MESSAGE_KEYS else ""
-            parts.append(f"{len(found)} {kind}: {named}{more}")
+            parts.append(f"{len(found)} {kind}{shared}: {named}{more}")
         return f"{head}; {len(self.mismatches)} mismatches: " + "; ".join(parts)
 
 
@@ -269,6 +280,7 @@ class Reconciler:
                 continue
             result.slices_listed += 1
             self._compare(piece, window, result)
+        result.mismatches.sort(key=lambda m: (KINDS.index(m.kind), m.key))
         if result.ok:
             log.info("%s", result.message())
         else:

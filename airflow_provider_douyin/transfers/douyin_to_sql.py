@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_douyin.landing.reconcile import SqlReconcileTarget
 from airflow_provider_douyin.landing.sinks import SqlStreamSink
 from airflow_provider_douyin.streams.catalog import Stream
 from airflow_provider_douyin.streams.windows import Window
@@ -34,6 +35,10 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
         beyond it is read up to the horizon and only that part is recorded done.
     :param initial_window: how far back the first watermark-driven run starts.
     :param max_workers: concurrent requests; the connection's ``qps`` sets the pace.
+    :param reconcile: after landing, reconcile the window with the API (``orders``, ``after_sales``)
+        and fail the task, naming the keys, when a row is missing, extra or stale; the window is
+        then not recorded done. The result goes to the XCom ``reconciliation``, the asset event's
+        extra and the Variable ``douyin_reconcile__<conn>__<stream>__<sql_conn_id>.<table_prefix>``.
     """
 
     template_fields: Sequence[str] = (
@@ -54,3 +59,7 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
     def open_sink(self, stream: Stream, window: Window | None) -> SqlStreamSink:
         db_hook = BaseHook.get_hook(self.sql_conn_id)
         return SqlStreamSink(db_hook, [b.table for b in stream.tables], table_prefix=self.table_prefix)
+
+    def reconcile_target(self, stream: Stream) -> SqlReconcileTarget:
+        db_hook = BaseHook.get_hook(self.sql_conn_id)
+        return SqlReconcileTarget(db_hook, stream.root, table_prefix=self.table_prefix)

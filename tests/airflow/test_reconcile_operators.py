@@ -1,0 +1,165 @@
+"""``reconcile=True`` on the SQL transfer and ``DouyinReconcileOperator``, against the sandbox and a
+real database: what the task does on a mismatch, and where the result is stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_douyin.client.errors import DouyinConfigError
+from airflow_provider_douyin.operators.reconcile import DouyinReconcileOperator, reconciliation_asset
+from airflow_provider_douyin.streams.reconcile import DouyinReconciliationError
+from airflow_provider_douyin.transfers import reconciliation, watermarks
+from airflow_provider_douyin.transfers.base import stream_asset
+from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
+from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
+from airflow_provider_douyin.transfers.watermarks import load_state
+from tests.airflow.conftest import CONN_ID
+from tests.airflow.test_watermark_store import FakeVariables
+
+NOW = datetime.now(timezone.utc)
+MONTH = {"window_start": (NOW - timedelta(days=32)).isoformat(), "window_end": NOW.isoformat()}
+INVENTED = "6900000000000000"
+
+
+class FakeTaskInstance:
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = json.loads(json.dumps(value))  # what an XCom backend would keep
+
+
+class OutletEvents(dict):
+    def __missing__(self, asset: Any) -> Any:
+        self[asset] = type("Event", (), {"extra": None})()
+        return self[asset]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse(request) -> tuple[str, Any]:
+    """(conn_id, hook) of a fresh database, reachable through ``BaseHook.get_hook(conn_id)``."""
+    hook = request.getfixturevalue(f"{request.param}_hook")
+    return f"douyin_test_{request.param}", hook
+
+
+@pytest.fixture
+def variables(monkeypatch) -> FakeVariables:
+    fake = FakeVariables()
+    monkeypatch.setattr(watermarks, "Variable", fake)
+    monkeypatch.setattr(reconciliation, "Variable", fake)
+    return fake
+
+
+def context() -> dict[str, Any]:
+    return {"ti": FakeTaskInstance(), "outlet_events": OutletEvents()}
+
+
+def land(sql_conn_id: str, *, reconcile: bool = True, **kwargs: Any) -> DouyinToSqlOperator:
+    return DouyinToSqlOperator(
+        task_id="orders", stream="orders", sql_conn_id=sql_conn_id, lookback=0, reconcile=reconcile, **kwargs
+    )
+
+
+def invent_orders(hook: Any, count: int, update_time: int) -> list[str]:
+    keys = [f"{INVENTED}{n:03d}" for n in range(count)]
+    for key in keys:
+        hook.run(f"INSERT INTO douyin_orders (order_id, update_time) VALUES ('{key}', {update_time})")
+    return keys
+
+
+def test_a_correct_landing_reconciles_and_says_so_everywhere(shop, in_memory_tokens, variables, warehouse):
+    sql_conn_id, hook = warehouse
+    shop.set_faults(page_drift=2)
+    ctx = context()
+    payload = land(sql_conn_id, **MONTH).execute(ctx)
+
+    stored = json.loads(variables.values[f"douyin_reconcile__{CONN_ID}__orders__{sql_conn_id}.douyin_"])
+    assert stored == ctx["ti"].xcoms["reconciliation"]
+    assert stored["ok"] is True and stored["counts"] == {"missing": 0, "extra": 0, "stale": 0}
+    # Every search touches two records of the window: they moved on, and are no alarm.
+    assert stored["moved"] > 0 and stored["keys_compared"] >= stored["target_count"] > 0
+    assert payload["reconciliation"] == reconciliation.summary(stored)
+    assert ctx["outlet_events"][stream_asset("orders")].extra["reconciliation"] == payload["reconciliation"]
+    assert load_state(next(v for k, v in variables.values.items() if k.startswith("douyin_watermark"))).done
+
+
+def test_a_mismatch_fails_the_task_naming_the_keys_and_leaves_the_window_to_read_again(
+    shop, in_memory_tokens, variables, warehouse
+):
+    sql_conn_id, hook = warehouse
+    land(sql_conn_id, **MONTH).execute(context())
+    watermark_before = {k: v for k, v in variables.values.items() if k.startswith("douyin_watermark")}
+    (newest,) = hook.get_first("SELECT MAX(update_time) FROM douyin_orders")
+    # A version newer than the API's is never overwritten by the upsert: it stays stale.
+    (stale,) = hook.get_first(f"SELECT order_id FROM douyin_orders WHERE update_time < {newest} LIMIT 1")
+    hook.run(f"UPDATE douyin_orders SET update_time = update_time + 1 WHERE order_id = '{stale}'")
+    # A deleted row is landed again by the same run: no mismatch.
+    hook.run("DELETE FROM douyin_orders WHERE order_id = (SELECT MIN(order_id) FROM douyin_orders)")
+    # A row the API never had is not removed by the landing.
+    invented = invent_orders(hook, 25, newest)
+
+    ctx = context()
+    with pytest.raises(DouyinReconciliationError) as failure:
+        land(sql_conn_id, **MONTH).execute(ctx)
+
+    message = str(failure.value)
+    assert message.startswith("Reconciliation of orders [")
+    assert f"26 mismatches: 25 extra (order.orderDetail does not know it): {invented[0]}, " in message
+    assert f"{invented[19]} and 5 more; 1 stale: {stale} (update_time: target " in message
+    assert invented[19] in message and invented[20] not in message
+    document = ctx["ti"].xcoms["reconciliation"]
+    assert (document["ok"], document["counts"]) == (False, {"missing": 0, "extra": 25, "stale": 1})
+    assert sorted(document["extra"]) == invented and document["stale"] == [stale]
+    assert (
+        json.loads(variables.values[f"douyin_reconcile__{CONN_ID}__orders__{sql_conn_id}.douyin_"])
+        == document
+    )
+    # Not recorded done: a watermark-driven run reads the window again.
+    assert {k: v for k, v in variables.values.items() if k.startswith("douyin_watermark")} == watermark_before
+
+
+def test_the_daily_operator_names_missing_rows_and_does_not_land_them(
+    shop, in_memory_tokens, variables, warehouse
+):
+    sql_conn_id, hook = warehouse
+    land(sql_conn_id, reconcile=False, **MONTH).execute(context())
+    gone = [
+        str(r[0]) for r in hook.get_records("SELECT order_id FROM douyin_orders ORDER BY order_id LIMIT 3")
+    ]
+    hook.run(f"DELETE FROM douyin_orders WHERE order_id IN ({', '.join(repr(k) for k in gone)})")
+
+    check = DouyinReconcileOperator(
+        task_id="reconcile_orders", stream="orders", sql_conn_id=sql_conn_id, fail_on_mismatch=False, **MONTH
+    )
+    ctx = context()
+    document = check.execute(ctx)
+    assert sorted(document["missing"]) == gone and document["counts"] == {
+        "missing": 3,
+        "extra": 0,
+        "stale": 0,
+    }
+    assert ctx["outlet_events"][reconciliation_asset("orders")].extra == {
+        "reconciliation": reconciliation.summary(document)
+    }
+    assert hook.get_first(f"SELECT COUNT(*) FROM douyin_orders WHERE order_id = '{gone[0]}'")[0] == 0
+
+    check.fail_on_mismatch = True
+    with pytest.raises(DouyinReconciliationError, match=f"3 missing: {gone[0]}, {gone[1]}, {gone[2]}$"):
+        check.execute(context())
+
+
+def test_reconcile_is_refused_before_any_read_where_it_cannot_work(
+    shop, in_memory_tokens, variables, tmp_path
+):
+    requests_before = shop.stats()["requests_by_method"]
+    with pytest.raises(DouyinConfigError, match="stream 'settlements' cannot be reconciled"):
+        DouyinToSqlOperator(task_id="s", stream="settlements", sql_conn_id="x", reconcile=True).execute({})
+    with pytest.raises(DouyinConfigError, match="DouyinToStorageOperator cannot reconcile"):
+        DouyinToStorageOperator(task_id="o", stream="orders", path=str(tmp_path), reconcile=True).execute({})
+    with pytest.raises(DouyinConfigError, match="needs a non-empty window"):
+        DouyinReconcileOperator(task_id="r", stream="orders", sql_conn_id="x").execute({})
+    assert shop.stats()["requests_by_method"] == requests_before
