@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pendulum
 import pytest
 
 from airflow_provider_douyin.client.errors import DouyinConfigError
@@ -19,10 +20,12 @@ from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageO
 from airflow_provider_douyin.transfers.watermarks import load_state
 from tests.airflow.conftest import CONN_ID
 from tests.airflow.test_watermark_store import FakeVariables
+from tests.conftest import ROOT
 
 NOW = datetime.now(timezone.utc)
 MONTH = {"window_start": (NOW - timedelta(days=32)).isoformat(), "window_end": NOW.isoformat()}
 INVENTED = "6900000000000000"
+RECONCILE_DAG_FILE = ROOT / "tests" / "airflow" / "dag_files" / "douyin_reconcile_test_dags.py"
 
 
 class FakeTaskInstance:
@@ -163,3 +166,68 @@ def test_reconcile_is_refused_before_any_read_where_it_cannot_work(
     with pytest.raises(DouyinConfigError, match="needs a non-empty window"):
         DouyinReconcileOperator(task_id="r", stream="orders", sql_conn_id="x").execute({})
     assert shop.stats()["requests_by_method"] == requests_before
+
+
+def test_a_real_task_stores_its_result_and_alerts_through_its_failure_callback(
+    shop, fresh_token_variable, sqlite_hook, tmp_path, monkeypatch
+):
+    from airflow.models.variable import Variable as VariableModel  # the metadata DB itself, not a task
+
+    from tests.airflow.test_sensors_and_tokens import task_states, xcom
+
+    monkeypatch.setattr(watermarks, "Variable", FakeVariables())
+    land("douyin_test_sqlite", reconcile=False, **MONTH).execute(context())
+    (gone,) = sqlite_hook.get_first("SELECT MIN(order_id) FROM douyin_orders")
+    sqlite_hook.run(f"DELETE FROM douyin_orders WHERE order_id = '{gone}'")
+    monkeypatch.setenv("DOUYIN_TEST_ALERT_FILE", str(tmp_path / "alert.json"))
+    key = f"douyin_reconcile__{CONN_ID}__orders__douyin_test_sqlite.douyin_"
+    VariableModel.delete(key)
+
+    run = load_reconcile_dag().test(run_conf=MONTH)
+
+    assert task_states(run) == {"reconcile_orders": "failed"}
+    alert = json.loads((tmp_path / "alert.json").read_text())
+    assert alert["counts"] == {"missing": 1, "extra": 0, "stale": 0}
+    assert alert["exception"].endswith(f"1 mismatches: 1 missing: {gone}")
+    stored = json.loads(VariableModel.get(key))
+    assert stored["missing"] == [gone] and stored["conn_id"] == CONN_ID
+    assert stored["target"] == "douyin_test_sqlite.douyin_"
+    assert xcom(run, "reconcile_orders") == stored
+    VariableModel.delete(key)
+
+
+def load_reconcile_dag() -> Any:
+    import importlib.util
+
+    from airflow.sdk import DAG
+
+    spec = importlib.util.spec_from_file_location("douyin_reconcile_test_dags", RECONCILE_DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return next(d for d in vars(module).values() if isinstance(d, DAG))
+
+
+def test_the_daily_example_dag_reconciles_yesterday_in_shanghai_and_alerts_on_failure(
+    monkeypatch, airflow_db
+):
+    monkeypatch.syspath_prepend(str(ROOT / "dags"))
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.airflow.test_settlements_schedule import scheduled_intervals
+
+    bag = DagBag(str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag("douyin_reconcile_daily")
+    first_day = pendulum.datetime(2026, 11, 1, tz="Asia/Shanghai")
+    days = scheduled_intervals(dag, first_day, 3)
+    assert [(d.start, d.end) for d in days] == [
+        (first_day.add(days=n), first_day.add(days=n + 1)) for n in range(3)
+    ]  # each run checks one whole Shanghai day, created once it is over
+    checks = {t.task_id: t for t in dag.tasks if isinstance(t, DouyinReconcileOperator)}
+    assert sorted(checks) == ["reconcile_after_sales", "reconcile_orders"]
+    for check in checks.values():
+        assert (check.window_start, check.window_end) == (
+            "{{ params.window_start }}",
+            "{{ params.window_end }}",
+        )
+        assert check.on_failure_callback and check.upstream_task_ids == {"after_the_last_hourly_landing"}
