@@ -221,11 +221,16 @@ def _normal(value: Any, kind: str) -> Any:
     return str(value)
 
 
-def _differences(table: Table, api: Mapping[str, Any], target: Mapping[str, Any]) -> list[str]:
+def _differences(
+    table: Table, api: Mapping[str, Any], target: Mapping[str, Any], *, sent_only: bool = False
+) -> list[str]:
+    """Columns whose values differ; ``sent_only`` skips those the API record does not carry (a
+    detail reply need not carry every field of the list the row was landed from)."""
     return [
         name
         for name, kind in _scalar_columns(table)
-        if _normal(api.get(name), kind) != _normal(target.get(name), kind)
+        if not (sent_only and api.get(name) is None)
+        and _normal(api.get(name), kind) != _normal(target.get(name), kind)
     ]
 
 
@@ -299,10 +304,11 @@ class Reconciler:
         result.keys_compared += len(api.keys() | landed.keys())
         disputed: list[str] = []
         for key, row in api.items():
-            held = landed.get(key) or elsewhere.get(key)
             if key in self._judged:
                 continue
+            held = landed.get(key) or elsewhere.get(key)
             if held is None:
+                self._judged.add(key)
                 result.mismatches.append(Mismatch(key, "missing", ""))
             elif _differences(self.table, row, held):
                 disputed.append(key)
@@ -325,14 +331,14 @@ class Reconciler:
             self._judged.add(key)
             result.mismatches.append(Mismatch(key, "extra", f"{self.detail.method} does not know it"))
             return
-        version = current.get(self.table.version_column)
-        if version is not None and version >= piece.end:
+        version = current[self.table.version_column]
+        if version >= piece.end:
             if version >= window.end:
                 self._judged.add(key)
                 result.moved.append(key)
             return
         self._judged.add(key)
-        differing = _differences(self.table, current, held)
+        differing = _differences(self.table, current, held, sent_only=True)
         if differing:
             result.mismatches.append(Mismatch(key, "stale", _describe(self.table, differing, current, held)))
 
@@ -346,7 +352,10 @@ class Reconciler:
         record = self.detail.record(data_object(response))
         if not isinstance(record, Mapping):
             raise shape_error(response, "the detail reply holds no record")
-        return self._rows.row(self.table, record, log_id=response.log_id)
+        row = self._rows.row(self.table, record, log_id=response.log_id)
+        if not isinstance(row[self.table.version_column], int):
+            raise shape_error(response, f"the detail reply's record has no {self.table.version_column}")
+        return row
 
 
 def reconcile(

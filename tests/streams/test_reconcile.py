@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_douyin.client.errors import DouyinConfigError
+from airflow_provider_douyin.client.errors import DouyinConfigError, DouyinResponseShapeError
+from airflow_provider_douyin.client.transport import ApiResponse
 from airflow_provider_douyin.landing.reconcile import SqlReconcileTarget
 from airflow_provider_douyin.streams.catalog import get_stream
 from airflow_provider_douyin.streams.reconcile import ReconcileResult, reconcile
@@ -127,3 +128,36 @@ def test_the_target_sees_rows_committed_after_it_opened(douyin_sandbox_factory, 
             "DELETE FROM douyin_orders WHERE order_id = (SELECT MIN(order_id) FROM douyin_orders)"
         )
         assert target.count(window) == before - 1
+
+
+@pytest.mark.parametrize(
+    ("detail", "error"),
+    [
+        ({"shop_order_detail": None}, "the detail reply holds no record"),
+        ({"shop_order_detail": {"order_id": "6900000000000000001"}}, "record has no update_time"),
+    ],
+)
+def test_a_malformed_detail_reply_is_an_error_not_a_verdict(
+    douyin_sandbox_factory, sqlite_hook, detail, error
+):
+    server = douyin_sandbox_factory(orders=30, seed=29)
+    wait_past(SAFETY_LAG)
+    client = make_client(server)
+    window = full_history()
+    sync(client, sqlite_hook, "orders", window, "douyin_")
+    invented = "6900000000000000001"
+    sqlite_hook.run(
+        f"INSERT INTO douyin_orders (order_id, update_time) VALUES ('{invented}', {window.start + 60})"
+    )
+
+    def call(method: str, params: Any = None) -> ApiResponse:
+        if method == "order.orderDetail":
+            return ApiResponse(method, detail, log_id="20261203000000000000000000000001")
+        return client.request(method, params)
+
+    spec = get_stream("orders")
+    with (
+        SqlReconcileTarget(sqlite_hook, spec.root) as target,
+        pytest.raises(DouyinResponseShapeError, match=error),
+    ):
+        reconcile(call, spec, window, target, slice_span=DAY)
