@@ -3,7 +3,8 @@
 Per slice of the window (an hour by default) one cheap request asks the API how many records
 the slice holds, and one ``COUNT(*)`` asks the target how many rows it holds there. A slice
 whose counts differ, or that is small enough to check key by key (at most ``key_check_below``
-records), is then listed from both sides (key, version and every scalar column) and compared:
+records), or whose API cannot count (the 抖音来客 order query), is then listed from both sides
+(key, version and every scalar column) and compared:
 
 * **missing**: the API lists the record in the slice and the target has no row for its key;
 * **stale**: the target's row differs from the API's record (older version, altered status, ...);
@@ -12,7 +13,8 @@ records), is then listed from both sides (key, version and every scalar column) 
 Records move: an update after the sync read the window gives the record an ``update_time``
 past the window, so the search no longer lists it there and the target keeps the version it
 landed. Every disagreement about a row the target holds is therefore settled by the record's
-detail call (``order.orderDetail``, ``afterSale.Detail``), which returns its current version
+detail call (``order.orderDetail``, ``afterSale.Detail``, the 抖音来客 order query filtered by
+``order_id``), which returns its current version
 whatever the search shows: when that version lies at or after the slice's end the record has
 moved on and is no alarm (the window it now belongs to lands and checks it); when it equals the
 target's row the search was behind; otherwise the row is stale, or extra when the API does not
@@ -30,6 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, Protocol
 
 from airflow_provider_douyin.client.errors import DouyinConfigError, DouyinError
+from airflow_provider_douyin.client.open_platform import LIFE_ORDER_QUERY
 from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.transport import ApiResponse
 from airflow_provider_douyin.streams.catalog import Stream
@@ -56,6 +59,10 @@ class DouyinReconciliationError(DouyinError):
         return self.msg
 
 
+NOT_FOUND = object()
+"""What a :class:`DetailCall` reads from a reply that says the record does not exist."""
+
+
 @dataclass(frozen=True)
 class DetailCall:
     """The call that returns one record's current version, shaped like a record of the stream's list."""
@@ -63,9 +70,18 @@ class DetailCall:
     method: str
     param: str
     record: Callable[[Mapping[str, Any]], Any]
-    """``data`` of the reply -> the record (``None`` or a non-object: a malformed reply)."""
-    not_found: frozenset[str]
+    """``data`` of the reply -> the record, or ``NOT_FOUND`` (anything else: a malformed reply)."""
+    not_found: frozenset[str] = frozenset()
     """Sub-codes meaning "no such record"."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Further parameters of every detail request."""
+
+
+def _only_record(records: Any) -> Any:
+    """A search by id: its one record, ``NOT_FOUND`` when empty (``None``, malformed, otherwise)."""
+    if isinstance(records, list) and len(records) <= 1:
+        return records[0] if records else NOT_FOUND
+    return None
 
 
 DETAIL_CALLS: dict[str, DetailCall] = {
@@ -87,6 +103,13 @@ DETAIL_CALLS: dict[str, DetailCall] = {
             else None
         ),
         frozenset({"isv.business-failed:12000", "isv.business-failed:12001"}),
+    ),
+    # The 抖音来客 order query filtered by order_id; it returns nothing unless page_size >= 10.
+    "life_orders": DetailCall(
+        LIFE_ORDER_QUERY,
+        "order_id",
+        lambda data: _only_record(data.get("orders")),
+        params={"page_num": 1, "page_size": 10},
     ),
 }
 """The streams reconciliation supports, with the detail call that settles a disputed record."""
@@ -275,16 +298,18 @@ class Reconciler:
     def run(self, window: Window) -> ReconcileResult:
         result = ReconcileResult(self.stream.name, self.target.name, window)
         for piece in window.chunks(self.slice_span):
-            # A reader per count: a reader bounds its requests by the records it yields.
-            api_count = StreamReader(self.call, self.stream, max_workers=1).probe(piece)
+            # A reader per count: a reader bounds its requests by the records it yields. A stream
+            # whose API cannot count a window (the 抖音来客 cursor queries) is always listed.
+            api_count = self.stream.pager.count(StreamReader(self.call, self.stream, max_workers=1), piece)
             target_count = self.target.count(piece)
             result.slices += 1
-            result.api_count += api_count
             result.target_count += target_count
             if api_count == target_count and (api_count == 0 or api_count > self.key_check_below):
+                result.api_count += api_count
                 continue
             result.slices_listed += 1
-            self._compare(piece, window, result)
+            listed = self._compare(piece, window, result)
+            result.api_count += listed if api_count is None else api_count
         result.mismatches.sort(key=lambda m: (KINDS.index(m.kind), m.key))
         if result.ok:
             log.info("%s", result.message())
@@ -297,7 +322,8 @@ class Reconciler:
         key = self.table.primary_key[0]
         return {str(row[key]): row for batch in reader.read(piece) for row in batch.get(self.table.name, ())}
 
-    def _compare(self, piece: Window, window: Window, result: ReconcileResult) -> None:
+    def _compare(self, piece: Window, window: Window, result: ReconcileResult) -> int:
+        """Compare one slice key by key; returns how many records the API listed in it."""
         api = self._api_rows(piece)
         landed = self.target.rows_in(piece)
         elsewhere = self.target.rows_for(k for k in api if k not in landed)
@@ -316,6 +342,7 @@ class Reconciler:
         for key in disputed:
             if key not in self._judged:
                 self._settle(key, landed.get(key) or elsewhere[key], piece, window, result)
+        return len(api)
 
     def _settle(
         self, key: str, held: Mapping[str, Any], piece: Window, window: Window, result: ReconcileResult
@@ -344,12 +371,16 @@ class Reconciler:
 
     def _current(self, key: str) -> dict[str, Any] | None:
         try:
-            response: ApiResponse = self.call(self.detail.method, {self.detail.param: key})
+            response: ApiResponse = self.call(
+                self.detail.method, {**self.detail.params, self.detail.param: key}
+            )
         except DouyinError as err:
             if err.sub_code in self.detail.not_found:
                 return None
             raise
         record = self.detail.record(data_object(response))
+        if record is NOT_FOUND:
+            return None
         if not isinstance(record, Mapping):
             raise shape_error(response, "the detail reply holds no record")
         row = self._rows.row(self.table, record, log_id=response.log_id)

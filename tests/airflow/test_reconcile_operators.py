@@ -19,6 +19,9 @@ from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
 from airflow_provider_douyin.transfers.watermarks import load_state
 from tests.airflow.conftest import CONN_ID
+from tests.airflow.test_life_streams import CONN_ID as LIFE_CONN_ID
+from tests.airflow.test_life_streams import life_sandbox, token_stores  # noqa: F401 (a fixture)
+from tests.airflow.test_life_streams import sync as life_sync
 from tests.airflow.test_watermark_store import FakeVariables
 from tests.conftest import ROOT
 
@@ -231,3 +234,43 @@ def test_the_daily_example_dag_reconciles_yesterday_in_shanghai_and_alerts_on_fa
             "{{ params.window_end }}",
         )
         assert check.on_failure_callback and check.upstream_task_ids == {"after_the_last_hourly_landing"}
+
+
+@pytest.mark.usefixtures("token_stores")
+def test_life_orders_reconcile_by_listing_every_slice_and_settle_with_the_order_query(
+    douyin_sandbox_factory, monkeypatch, variables, warehouse
+):
+    """The 抖音来客 order query cannot count a window cheaply: each slice is listed, and a disputed
+    order is settled by the same query filtered by ``order_id``."""
+    sql_conn_id, hook = warehouse
+    server = life_sandbox(douyin_sandbox_factory, monkeypatch, life_orders=120)
+    server.set_faults(page_drift=2, order_shuffle=True)
+    payload = life_sync("life_orders", sql_conn_id, reconcile=True)
+    assert payload["reconciliation"]["ok"] and payload["reconciliation"]["api_count"] > 0
+
+    server.set_faults(page_drift=0)
+    # An order the drift did not move on since it landed (a moved one belongs to the next window).
+    current = {
+        o["order_id"]: o["update_order_time"] for o in server.open_truth("life_orders", server.account_ids[0])
+    }
+    gone = min(
+        str(k)
+        for k, v in hook.get_records("SELECT order_id, update_order_time FROM douyin_life_orders")
+        if current[str(k)] == v
+    )
+    hook.run(f"DELETE FROM douyin_life_orders WHERE order_id = '{gone}'")
+    (newest,) = hook.get_first("SELECT MAX(update_order_time) FROM douyin_life_orders")
+    hook.run(f"INSERT INTO douyin_life_orders (order_id, update_order_time) VALUES ('{INVENTED}1', {newest})")
+    check = DouyinReconcileOperator(
+        task_id="reconcile_life_orders",
+        stream="life_orders",
+        douyin_conn_id=LIFE_CONN_ID,
+        sql_conn_id=sql_conn_id,
+        fail_on_mismatch=False,
+        # The landed window: orders the drift moved past it belong to the next one.
+        window_start=payload["window_start"],
+        window_end=payload["window_end"],
+        slice_span=timedelta(days=30),
+    )
+    document = check.execute(context())
+    assert (document["missing"], document["extra"], document["stale"]) == ([gone], [f"{INVENTED}1"], [])

@@ -109,7 +109,8 @@ def test_a_slice_whose_counts_agree_above_the_key_check_size_is_not_listed(
 def test_a_stream_without_a_detail_call_is_refused_before_any_request(sqlite_hook):
     spec = get_stream("settlements")
     with pytest.raises(
-        DouyinConfigError, match="cannot be reconciled; supported: \\['after_sales', 'orders'\\]"
+        DouyinConfigError,
+        match="cannot be reconciled; supported: \\['after_sales', 'life_orders', 'orders'\\]",
     ):
         reconcile(lambda *a: pytest.fail("no request"), spec, Window(0, 1), None)  # type: ignore[arg-type]
 
