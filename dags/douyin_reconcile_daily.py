@@ -3,8 +3,8 @@
 Each run covers one Shanghai calendar day, ``[D 00:00, D+1 00:00)`` by update time. It is
 created at midnight and first sleeps in the triggerer for an hour, so the hourly landing of
 D's last hour (``douyin_orders_hourly``, which starts at 00:05) has committed. Then, per stream,
-``DouyinReconcileOperator`` compares hour by hour the API's count with the warehouse's, lists
-the keys of every hour that differs or is small, and names each order or after-sale missing,
+``DouyinReconcileOperator`` compares the API's count with the warehouse's, lists the keys where
+they differ (or the whole day when it is small), and names each order or after-sale missing,
 extra or stale in the warehouse. Records updated since they were landed belong to a later day
 now and are not reported. A mismatch fails the task after storing the result (the task's XCom
 ``reconciliation`` and the Variable ``douyin_reconcile__<conn>__<stream>__<target>``); the

@@ -30,18 +30,18 @@ def reconciliation_asset(stream: str) -> Asset:
 class DouyinReconcileOperator(BaseOperator):
     """Compare a window of a landed stream with the API and name the keys missing, extra or stale.
 
-    Reads nothing into the target: per slice it compares the API's count with the target's, lists
-    the keys of slices that disagree (or hold at most ``key_check_below`` records) on both sides,
-    and settles each disputed record with its detail call, so a record updated after it was landed
-    (it now belongs to a later window) is not an alarm.
+    Writes nothing to the target: it compares the API's count with the target's, lists the keys on
+    both sides where they disagree (halving the window down to ``slice_span``) or where at most
+    ``key_check_below`` records are, and settles each disputed record with its detail call, so a
+    record updated after it was landed (it now belongs to a later window) is not an alarm.
 
     :param stream: ``orders`` or ``after_sales``.
     :param sql_conn_id: the database the stream was landed in by ``DouyinToSqlOperator``.
     :param table_prefix: the prefix it landed with.
     :param window_start: templated; unset ("", "None") means the run's ``data_interval_start``.
     :param window_end: templated, like ``window_start``.
-    :param slice_span: the span of each counted slice.
-    :param key_check_below: slices of at most this many records are compared key by key even when
+    :param slice_span: a window whose counts differ is halved down to this span, then listed.
+    :param key_check_below: parts of at most this many records are compared key by key even when
         the counts agree.
     :param fail_on_mismatch: fail the task (after storing the result) when anything mismatches.
     """

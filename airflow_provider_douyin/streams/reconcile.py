@@ -1,25 +1,27 @@
 """Reconcile a landed window with the API: which keys are missing, extra or stale in the target.
 
-Per slice of the window (an hour by default) one cheap request asks the API how many records
-the slice holds, and one ``COUNT(*)`` asks the target how many rows it holds there. A slice
-whose counts differ, or that is small enough to check key by key (at most ``key_check_below``
-records), or whose API cannot count (the 抖音来客 order query), is then listed from both sides
-(key, version and every scalar column) and compared:
+One cheap request (a one-record search) asks the API how many records the window holds, and
+one ``COUNT(*)`` asks the target how many rows it holds there. Counts that agree on a large
+window are accepted; a window small enough to check key by key (at most ``key_check_below``
+records) is listed; a large window whose counts differ is halved, and each half checked the same
+way, down to ``slice_span`` (an hour by default), so only where the counts disagree is listed. A
+stream whose API cannot count (the 抖音来客 order query) is listed slice by slice. A listing
+reads the keys, versions and every scalar column on both sides and compares them:
 
-* **missing**: the API lists the record in the slice and the target has no row for its key;
+* **missing**: the API lists the record and the target has no row for its key;
 * **stale**: the target's row differs from the API's record (older version, altered status, ...);
-* **extra**: the target holds a row in the slice that the API does not know at all.
+* **extra**: the target holds a row in the listed part that the API does not know at all.
 
 Records move: an update after the sync read the window gives the record an ``update_time``
 past the window, so the search no longer lists it there and the target keeps the version it
 landed. Every disagreement about a row the target holds is therefore settled by the record's
 detail call (``order.orderDetail``, ``afterSale.Detail``, the 抖音来客 order query filtered by
-``order_id``), which returns its current version
-whatever the search shows: when that version lies at or after the slice's end the record has
-moved on and is no alarm (the window it now belongs to lands and checks it); when it equals the
-target's row the search was behind; otherwise the row is stale, or extra when the API does not
-know the record. A key the API lists that the target lacks needs no detail call: the search
-just showed it inside the slice.
+``order_id``), which returns its current version whatever the search shows: when that version
+lies at or after the window's end the record has moved on and is no alarm (the window it now
+belongs to lands and checks it); in a later part of this window, that part judges it; when it
+equals the target's row the search was behind; otherwise the row is stale, or extra when the API
+does not know the record. A key the API lists that the target lacks needs no detail call: the
+search just showed it inside the window.
 
 Airflow-free: the operators and the tests run exactly this code.
 """
@@ -172,7 +174,7 @@ class ReconcileResult:
     detail_calls: int = 0
     mismatches: list[Mismatch] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
-    """Keys whose record was updated past the slice after the target landed it: no alarm."""
+    """Keys whose record was updated past the window after the target landed it: no alarm."""
     checked_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     @property
@@ -265,12 +267,13 @@ def _describe(table: Table, differing: list[str], api: Mapping[str, Any], target
 
 
 class Reconciler:
-    """Reconcile one stream's root table with the API, slice by slice.
+    """Reconcile one stream's root table with the API: counts first, keys where they are needed.
 
     :param call: ``call(method, params) -> ApiResponse``, as for the reader.
-    :param slice_span: the slices whose counts are compared.
-    :param key_check_below: slices with at most this many records are compared key by key even
-        when the counts agree (a missing row and an extra one would cancel out in a count).
+    :param slice_span: a window whose counts differ is halved down to this span, then listed.
+    :param key_check_below: a window with at most this many records (API and target) is compared
+        key by key even when the counts agree (a missing row and an extra one cancel out in a
+        count); it also bounds how many keys one listing holds in memory.
     """
 
     def __init__(
@@ -297,25 +300,47 @@ class Reconciler:
 
     def run(self, window: Window) -> ReconcileResult:
         result = ReconcileResult(self.stream.name, self.target.name, window)
-        for piece in window.chunks(self.slice_span):
-            # A reader per count: a reader bounds its requests by the records it yields. A stream
-            # whose API cannot count a window (the 抖音来客 cursor queries) is always listed.
-            api_count = self.stream.pager.count(StreamReader(self.call, self.stream, max_workers=1), piece)
-            target_count = self.target.count(piece)
-            result.slices += 1
-            result.target_count += target_count
-            if api_count == target_count and (api_count == 0 or api_count > self.key_check_below):
-                result.api_count += api_count
-                continue
-            result.slices_listed += 1
-            listed = self._compare(piece, window, result)
-            result.api_count += listed if api_count is None else api_count
+        api_count = self._count(window)
+        result.target_count = self.target.count(window)
+        if api_count is None:
+            # The API cannot count a window (the 抖音来客 cursor queries): list it slice by slice.
+            for piece in window.chunks(self.slice_span):
+                result.slices += 1
+                result.api_count += self._compare(piece, window, result)
+        else:
+            result.api_count = api_count
+            self._check(window, window, api_count, result.target_count, result)
         result.mismatches.sort(key=lambda m: (KINDS.index(m.kind), m.key))
         if result.ok:
             log.info("%s", result.message())
         else:
             log.warning("%s", result.message())
         return result
+
+    def _count(self, piece: Window) -> int | None:
+        # A reader per count: a reader bounds its requests by the records it yields.
+        return self.stream.pager.count(StreamReader(self.call, self.stream, max_workers=1), piece)
+
+    def _check(
+        self, piece: Window, window: Window, api_count: int, target_count: int, result: ReconcileResult
+    ) -> None:
+        """Accept ``piece`` on its counts, list it, or halve it and check both halves (earlier first).
+
+        Counts that agree on more than ``key_check_below`` records are accepted; a piece that small
+        on both sides, or no longer than ``slice_span``, is listed; a larger one whose counts differ
+        is halved, so the listing is confined to where the counts disagree.
+        """
+        result.slices += 1
+        if api_count == target_count and (api_count == 0 or api_count > self.key_check_below):
+            return
+        if (
+            max(api_count, target_count) <= self.key_check_below
+            or piece.seconds <= self.slice_span.total_seconds()
+        ):
+            self._compare(piece, window, result)
+            return
+        for half in piece.split(2):
+            self._check(half, window, self._count(half), self.target.count(half), result)
 
     def _api_rows(self, piece: Window) -> dict[str, dict[str, Any]]:
         reader = StreamReader(self.call, self.stream, max_workers=self.max_workers)
@@ -324,6 +349,7 @@ class Reconciler:
 
     def _compare(self, piece: Window, window: Window, result: ReconcileResult) -> int:
         """Compare one slice key by key; returns how many records the API listed in it."""
+        result.slices_listed += 1
         api = self._api_rows(piece)
         landed = self.target.rows_in(piece)
         elsewhere = self.target.rows_for(k for k in api if k not in landed)
