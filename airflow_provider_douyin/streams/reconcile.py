@@ -228,7 +228,8 @@ class ReconcileResult:
             )
             more = f" and {len(found) - MESSAGE_KEYS} more" if len(found) > MESSAGE_KEYS else ""
             parts.append(f"{len(found)} {kind}{shared}: {named}{more}")
-        return f"{head}; {len(self.mismatches)} mismatches: " + "; ".join(parts)
+        count = len(self.mismatches)
+        return f"{head}; {count} mismatch{'es' if count > 1 else ''}: " + "; ".join(parts)
 
 
 def _scalar_columns(table: Table) -> list[tuple[str, str]]:
@@ -240,7 +241,10 @@ def _normal(value: Any, kind: str) -> Any:
     if value is None:
         return None
     if kind == "int":
-        return int(value)
+        try:
+            return int(value)
+        except (TypeError, ValueError):  # text written into a number column: differs from any int
+            return str(value)
     if kind == "bool":
         return bool(value)
     return str(value)

@@ -124,6 +124,7 @@ def test_a_mismatch_fails_the_task_naming_the_keys_and_leaves_the_window_to_read
         json.loads(variables.values[f"douyin_reconcile__{CONN_ID}__orders__{sql_conn_id}.douyin_"])
         == document
     )
+    assert reconciliation.load_last(CONN_ID, "orders", f"{sql_conn_id}.douyin_") == document  # for a UI
     # Not recorded done: a watermark-driven run reads the window again.
     assert {k: v for k, v in variables.values.items() if k.startswith("douyin_watermark")} == watermark_before
 
@@ -191,7 +192,7 @@ def test_a_real_task_stores_its_result_and_alerts_through_its_failure_callback(
     assert task_states(run) == {"reconcile_orders": "failed"}
     alert = json.loads((tmp_path / "alert.json").read_text())
     assert alert["counts"] == {"missing": 1, "extra": 0, "stale": 0}
-    assert alert["exception"].endswith(f"1 mismatches: 1 missing: {gone}")
+    assert alert["exception"].endswith(f"1 mismatch: 1 missing: {gone}")
     stored = json.loads(VariableModel.get(key))
     assert stored["missing"] == [gone] and stored["conn_id"] == CONN_ID
     assert stored["target"] == "douyin_test_sqlite.douyin_"
