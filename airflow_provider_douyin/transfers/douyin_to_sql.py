@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_provider_douyin.landing.live_rooms import derives_live_rooms
+from airflow_provider_douyin.landing.reconcile import SqlReconcileTarget
 from airflow_provider_douyin.landing.sinks import SqlStreamSink
 from airflow_provider_douyin.streams.catalog import Stream
 from airflow_provider_douyin.streams.windows import Window
@@ -39,6 +40,10 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
         beyond it is read up to the horizon and only that part is recorded done.
     :param initial_window: how far back the first watermark-driven run starts.
     :param max_workers: concurrent requests; the connection's ``qps`` sets the pace.
+    :param reconcile: after landing, reconcile the window with the API (``orders``, ``after_sales``)
+        and fail the task, naming the keys, when a row is missing, extra or stale; the window is
+        then not recorded done. The result goes to the XCom ``reconciliation``, the asset event's
+        extra and the Variable ``douyin_reconcile__<conn>__<stream>__<sql_conn_id>.<table_prefix>``.
     """
 
     template_fields: Sequence[str] = (
@@ -71,3 +76,7 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
 
     def lineage_target(self) -> TableDataset:
         return sql_table_dataset(BaseHook.get_hook(self.sql_conn_id), self.table_prefix)
+
+    def reconcile_target(self, stream: Stream) -> SqlReconcileTarget:
+        db_hook = BaseHook.get_hook(self.sql_conn_id)
+        return SqlReconcileTarget(db_hook, stream.root, table_prefix=self.table_prefix)
