@@ -162,7 +162,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_douyin.operators.tokens"],
+                "python-modules": [
+                    "airflow_provider_douyin.operators.tokens",
+                    "airflow_provider_douyin.operators.reconcile",
+                ],
             }
         ],
         "transfers": [

@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Param
+from airflow.sdk import BaseOperator, Param, XComArg
+from airflow.sdk.definitions.mappedoperator import MappedOperator
 
 from airflow_provider_douyin.streams.catalog import get_stream
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
@@ -87,19 +88,33 @@ LANDING_TARGET = f"{LANDING_PATH or WAREHOUSE_CONN_ID}.douyin_"
 """Where ``land`` lands, as the transfers name it in their watermarks (their ``target_id``)."""
 
 
-def land(stream: str, **kwargs: Any) -> DouyinToSqlOperator | DouyinToStorageOperator:
-    """Land one stream into the configured target for the run's window."""
-    open_platform = get_stream(stream).platform == "douyin_open"
+def _is_open_platform(stream: str) -> bool:
+    return get_stream(stream).platform == "douyin_open"
+
+
+def _landing(stream: str, kwargs: dict[str, Any]) -> tuple[type[BaseOperator], dict[str, Any]]:
+    """The operator class and arguments that land ``stream`` into the configured target."""
     common: dict[str, Any] = {
         "task_id": f"land_{stream}",
         "stream": stream,
-        "douyin_conn_id": OPEN_CONN_ID if open_platform else SHOP_CONN_ID,
         "window_start": WINDOW_START,
         "window_end": WINDOW_END,
-        "pool": OPEN_API_POOL if open_platform else API_POOL,
+        "pool": OPEN_API_POOL if _is_open_platform(stream) else API_POOL,
         "safety_lag": SAFETY_LAG,
         **kwargs,
     }
     if LANDING_PATH:
-        return DouyinToStorageOperator(path=LANDING_PATH, **common)
-    return DouyinToSqlOperator(sql_conn_id=WAREHOUSE_CONN_ID, **common)
+        return DouyinToStorageOperator, {"path": LANDING_PATH, **common}
+    return DouyinToSqlOperator, {"sql_conn_id": WAREHOUSE_CONN_ID, **common}
+
+
+def land(stream: str, **kwargs: Any) -> BaseOperator:
+    """Land one stream into the configured target for the run's window."""
+    operator, common = _landing(stream, kwargs)
+    return operator(douyin_conn_id=OPEN_CONN_ID if _is_open_platform(stream) else SHOP_CONN_ID, **common)
+
+
+def land_each_shop(stream: str, shop_conn_ids: XComArg, **kwargs: Any) -> MappedOperator:
+    """Land one stream for every shop connection id in ``shop_conn_ids``: one mapped task per shop."""
+    operator, common = _landing(stream, kwargs)
+    return operator.partial(**common).expand(douyin_conn_id=shop_conn_ids)

@@ -1,10 +1,11 @@
 """Daily live-room report: each live session's sales beside its viewers, one Shanghai day per run.
 
-Lands the day's shop orders (``douyin_shop_default``) and the live-room viewer figures of the shop's
-own broadcasting Douyin account (``douyin_open_default`` with extra ``open_id``, authorized once with
-``douyin-oauth url`` / ``douyin-oauth exchange``), then rebuilds ``douyin_live_room_report``: per room,
-GMV and buyers from ``douyin_live_rooms`` (sales per room from the sku orders) beside watching users,
-with buyer conversion (buyers / ``live_watch_ucnt_td``) and GMV per watching user (fen).
+Lands the day's shop orders and after-sales (``douyin_shop_default``) and the live-room viewer
+figures of the shop's own broadcasting Douyin account (``douyin_open_default`` with extra
+``open_id``, authorized once with ``douyin-oauth url`` / ``douyin-oauth exchange``), then rebuilds
+``douyin_live_room_report``: per room, GMV and buyers from ``douyin_live_rooms`` (sales per room
+from the sku orders) beside watching users, with buyer conversion (buyers / ``live_watch_ucnt_td``)
+and GMV per watching user (fen).
 
 Each run covers the 24 hours up to 00:30 Asia/Shanghai, when it starts (orders by update time, rooms
 by start time). The platform marks a room's figures not ready while they may still grow (an evening
@@ -38,6 +39,8 @@ with DAG(
     doc_md=__doc__,
 ):
     orders = land("orders", lookback=timedelta(minutes=10))
+    # Each room's refund_amount comes from the after-sales landed beside its orders.
+    after_sales = land("after_sales", lookback=timedelta(minutes=10))
     rooms = land("live_room_stats", lookback=timedelta(days=1))
     if not LANDING_PATH:
         live_room_report = SQLExecuteQueryOperator(
@@ -47,7 +50,7 @@ with DAG(
             autocommit=False,
             show_return_value_in_logs=False,
         )
-        [orders, rooms] >> live_room_report
+        [orders, after_sales, rooms] >> live_room_report
     # The account's content and fans, once a day: snapshots (the last 30 days of daily series).
     for stream in ("videos", "video_daily", "account_daily", "fans_profile"):
         land(stream)

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_provider_douyin.landing.live_rooms import LiveRoomSales
 from airflow_provider_douyin.landing.sql import SqlBatchWriter, SqlLanding, UpsertResult
 from airflow_provider_douyin.landing.storage import StorageLanding
 from airflow_provider_douyin.streams.schema import Table
@@ -34,10 +35,16 @@ class SqlStreamSink:
     A context manager: on entry the tables are ensured (which opens the connection, so even an
     empty window creates them); on exit the connection is closed, after a rollback if the sync
     failed.
+
+    :param live_rooms: also keep the live-room sales tables (``landing.live_rooms``) equal to the
+        landed orders: a successful sync recomputes every room its sku orders or after-sales touch.
     """
 
-    def __init__(self, hook: Any, tables: Sequence[Table], *, table_prefix: str = "douyin_") -> None:
+    def __init__(
+        self, hook: Any, tables: Sequence[Table], *, table_prefix: str = "douyin_", live_rooms: bool = False
+    ) -> None:
         self._writer = SqlBatchWriter([SqlLanding(hook, t, table_prefix=table_prefix) for t in tables])
+        self._live_rooms = LiveRoomSales(hook, table_prefix=table_prefix) if live_rooms else None
 
     @property
     def tables(self) -> Collection[str]:
@@ -52,8 +59,12 @@ class SqlStreamSink:
 
     def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
         self._writer.write(rows)
+        if self._live_rooms is not None:
+            self._live_rooms.collect(rows)
 
     def finish(self) -> Mapping[str, Mapping[str, Any]]:
+        if self._live_rooms is not None:
+            self._writer.run(self._live_rooms.refresh)
         return {
             name: _sql_stats(landing, self._writer.results[name])
             for name, landing in self._writer.landings.items()

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.utils.log.logging_mixin import LoggingMixin
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from airflow_provider_douyin.streams.schema import Table
 
 DEFAULT_TABLE_PREFIX = "douyin_"
+T = TypeVar("T")
 
 
 def dump_json(value: Any) -> str:
@@ -64,6 +65,21 @@ def _paramstyle(conn: Any, hook: DbApiHook) -> str:
     if style in ("qmark", "format", "pyformat", "numeric", "named"):
         return style
     return "qmark" if hook.placeholder == "?" else "format"
+
+
+def create_table(conn: Any, cur: Any, ddl: str) -> None:
+    """Run a ``CREATE TABLE IF NOT EXISTS`` and commit, once more if a concurrent creation won.
+
+    Two workers racing on ``CREATE TABLE IF NOT EXISTS`` can still collide in PostgreSQL (pg_type
+    unique violation); the table exists afterwards either way.
+    """
+    try:
+        cur.execute(ddl)
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        cur.execute(ddl)
+        conn.commit()
 
 
 class SqlLanding(LoggingMixin):
@@ -129,15 +145,7 @@ class SqlLanding(LoggingMixin):
         target = dialect.qualified(self.table_name, self.schema)
         ddl = dialect.create_table_sql(target, self.table.landed_columns, self.table.primary_key)
         self.log.debug("ensure_table %s: %s", self.table_name, ddl)
-        try:
-            cur.execute(ddl)
-            conn.commit()
-        except Exception:
-            # Two workers racing on CREATE TABLE IF NOT EXISTS can still collide in
-            # Postgres (pg_type unique violation); the table exists afterwards either way.
-            conn.rollback()
-            cur.execute(ddl)
-            conn.commit()
+        create_table(conn, cur, ddl)
         cur.execute(dialect.probe_sql(target))
         existing = {d[0].lower() for d in cur.description or ()}
         cur.fetchall()
@@ -284,6 +292,16 @@ class SqlBatchWriter:
                 landing.ensure_table_on(held.conn, held.cur, held.dialect)
         except BaseException:
             self.close(rollback=True)
+            raise
+
+    def run(self, work: Callable[[Any, Any, LandingDialect], T]) -> T:
+        """``work(conn, cur, dialect)`` on the writer's connection; it commits its own transactions,
+        and whatever it leaves uncommitted when it raises is rolled back."""
+        held = self._connection()
+        try:
+            return work(held.conn, held.cur, held.dialect)
+        except BaseException:
+            held.conn.rollback()
             raise
 
     def write(self, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:

@@ -112,10 +112,11 @@ def _connection_row(c: dict[str, Any]) -> str:
 def _reconciliation(result: Any) -> tuple[str, str]:
     if not isinstance(result, dict):
         return "—", ""
-    counts = ", ".join(f"{k} {result[k]}" for k in ("missing", "extra", "stale") if result.get(k))
-    details = f" ({counts})" if counts else ""
-    text = f"{result.get('status', '?')}{details} at {show_time(result.get('checked_at'))}"
-    return text, "" if result.get("status") == "ok" else "error"
+    counts = result.get("counts") or {}
+    found = ", ".join(f"{kind} {counts[kind]}" for kind in ("missing", "extra", "stale") if counts.get(kind))
+    details = f" ({found})" if found else ""
+    verdict = "ok" if result.get("ok") else "mismatch"
+    return f"{verdict}{details} at {show_time(result.get('checked_at'))}", "" if result.get("ok") else "error"
 
 
 def _stream_row(s: dict[str, Any]) -> str:

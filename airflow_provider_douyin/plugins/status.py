@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow_provider_douyin.hooks.token_store import auth_status_key
 from airflow_provider_douyin.monitoring import iso, token_health, watermark_of
+from airflow_provider_douyin.transfers.reconciliation import reconciliation_key, summary
 from airflow_provider_douyin.transfers.watermarks import watermark_key
 
 TOKEN_PREFIX = "douyin_token__"
@@ -97,17 +98,14 @@ def stream_section(
     """Per stream and target: watermark, freshness (now - watermark), rows of the last run, last
     reconciliation result.
 
-    A transfer's event names its connection, target and rows; a reconciliation result (extra
-    ``reconciliation``) counts for its target, or for every target of the stream when it names none.
+    A transfer's event names its connection, target and rows; the last reconciliation, passed or
+    failed, is the Variable the reconciliation writes per connection, stream and target.
     """
     rows: dict[str, dict[str, Any]] = {}
-    checks: dict[tuple[str, str, str | None], Any] = {}
     for stream, timestamp, extra in events:  # newest first: the first seen is the latest
         conn_id, target = extra.get("conn_id"), extra.get("target")
         if not conn_id:
             continue  # an event from another producer
-        if "reconciliation" in extra:
-            checks.setdefault((conn_id, stream, target), extra["reconciliation"])
         key = watermark_key(conn_id, stream, target or "")
         if target is None or "rows" not in extra or key in rows:
             continue  # not a transfer's run (or from before targets were recorded), or an older run
@@ -130,8 +128,8 @@ def stream_section(
         watermark = watermark_of(raw)
         row.update(watermark=iso(watermark), freshness_seconds=None if watermark is None else now - watermark)
     for row in rows.values():
-        scope = (row["conn_id"], row["stream"])
-        row["reconciliation"] = checks.get((*scope, row["target"]), checks.get((*scope, None)))
+        raw = variables.get(reconciliation_key(row["conn_id"], row["stream"], row["target"]))
+        row["reconciliation"] = summary(json.loads(raw)) if raw else None
     return sorted(rows.values(), key=lambda r: (r["conn_id"], r["stream"], r["target"]))
 
 

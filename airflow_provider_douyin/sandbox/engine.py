@@ -251,7 +251,11 @@ class Engine:
             return self._move_clock(body)
         if route == "/sandbox/mutate":
             return self._mutate(
-                int(body.get("new_orders", 0)), int(body.get("updates", 0)), body.get("shop_id")
+                int(body.get("new_orders", 0)),
+                int(body.get("updates", 0)),
+                body.get("shop_id"),
+                paid=bool(body.get("paid", False)),
+                room_refunds=int(body.get("room_refunds", 0)),
             )
         if route == "/sandbox/auth_code":
             return {"code": self.tokens.issue_code(self._shop(body.get("shop_id")).shop_id)}
@@ -314,22 +318,31 @@ class Engine:
             raise ControlError(400, str(exc)) from exc
         return self.business_clock.state()
 
-    def _mutate(self, new_orders: int, updates: int, shop_id: Any) -> dict[str, Any]:
-        """Create ``new_orders`` orders and advance ``updates`` orders per shop, stamped now."""
+    def _mutate(
+        self, new_orders: int, updates: int, shop_id: Any, *, paid: bool = False, room_refunds: int = 0
+    ) -> dict[str, Any]:
+        """Create ``new_orders`` orders (``paid``: paid at once), advance ``updates`` orders and refund
+        ``room_refunds`` paid live-room orders per shop, all stamped now."""
         targets = self.shops if shop_id is None else [self._shop(shop_id)]
         result = []
         with self.data_lock:
             now = int(self.clock())
             lag = self.faults.visibility_lag_s
             for shop in targets:
-                created = [str(shop.order_id(shop.add_order(now, lag))) for _ in range(max(new_orders, 0))]
+                created = [
+                    str(shop.order_id(shop.add_order(now, lag, paid=paid))) for _ in range(max(new_orders, 0))
+                ]
                 advanced = 0
                 for _ in range(max(updates, 0) * 50):
                     if advanced >= updates:
                         break
                     idx = self._mutate_rng.randrange(len(shop.orders))
                     advanced += shop.advance(idx, now, lag, self._mutate_rng)
-                result.append({"shop_id": shop.shop_id, "created": created, "updated": advanced})
+                refunded = shop.refund_room_orders(room_refunds, now, lag, self._mutate_rng)
+                result.append({
+                    "shop_id": shop.shop_id, "created": created, "updated": advanced,
+                    "refunded": [str(shop.order_id(idx)) for idx in refunded],
+                })  # fmt: skip
         return {"shops": result, "time": now}
 
     def _set_stock(self, sku_id: Any, stock_num: Any, touch_product: bool = False) -> dict[str, Any]:

@@ -9,6 +9,7 @@ join sales to viewers the way a real merchant's would. Everything is derived fro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .constants import DAY, day_start
 from .hashing import mix
@@ -53,14 +54,23 @@ def sessions_on_day(seed: int, shop_no: int, when: int) -> list[LiveSession]:
 
     Every day has the shop's own evening session (19:00-23:00); about half the days add a
     达人 session in the afternoon, and some days a second one after the evening session.
+    The plan is weekly, like a shop's live calendar: the same weekday has the same sessions
+    (times, authors), only the room ids are new every day. So which orders are 精选联盟 sales,
+    and what they settle for, is the same for a shop generated whole weeks later.
     """
-    day = day_start(when)
+    return list(_sessions_of_day(seed, shop_no, day_start(when)))
+
+
+@lru_cache(maxsize=4096)
+def _sessions_of_day(seed: int, shop_no: int, day: int) -> tuple[LiveSession, ...]:
+    """Cached: the shop gateway asks for the session of every order it shows."""
     day_no = day // DAY
-    h = mix(seed, shop_no, day_no, 0x11FE)
+    h = mix(seed, shop_no, day_no % 7, 0x11FE)
+    rooms = mix(seed, shop_no, day_no, 0x11FE)
     author_id, author_name = self_author(shop_no)
     sessions = [
         LiveSession(
-            room_id=ROOM_ID_BASE + mix(h, 0) % 10**17,
+            room_id=ROOM_ID_BASE + mix(rooms, 0) % 10**17,
             shop_no=shop_no,
             author_id=author_id,
             author_name=author_name,
@@ -78,7 +88,7 @@ def sessions_on_day(seed: int, shop_no: int, when: int) -> list[LiveSession]:
         start = day + offset + (hs >> 16) % 1800
         sessions.append(
             LiveSession(
-                room_id=ROOM_ID_BASE + mix(hs, 0) % 10**17,
+                room_id=ROOM_ID_BASE + mix(rooms, slot + 1) % 10**17,
                 shop_no=shop_no,
                 author_id=ALLIANCE_AUTHOR_BASE + pick,
                 author_name=ALLIANCE_AUTHORS[pick],
@@ -87,7 +97,7 @@ def sessions_on_day(seed: int, shop_no: int, when: int) -> list[LiveSession]:
                 end=start + hours * 3600,
             )
         )
-    return sorted(sessions, key=lambda s: s.start)
+    return tuple(sorted(sessions, key=lambda s: s.start))
 
 
 def session_at(seed: int, shop_no: int, when: int) -> LiveSession | None:

@@ -161,6 +161,11 @@ class Product:
     sku_indexes: list[int] = field(default_factory=list)
     sell_num: int = 0
 
+    @property
+    def cos_ratio(self) -> int:
+        """The 精选联盟 commission rate in percent a 达人 earns on this product (10-25)."""
+        return (10, 15, 20, 25)[mix(self.product_id, 0xC05) % 4]
+
 
 def build_catalog(seed: int, shop_no: int, count: int, start: int) -> tuple[list[Product], list[Sku]]:
     """Generate ``count`` products with 1–9 SKUs each; every 50th SKU (2%) starts below 10 units."""

@@ -12,7 +12,9 @@ Control API (unsigned JSON, never subject to faults):
 * ``GET  /sandbox/clock`` / ``POST /sandbox/clock`` — the business clock; move it forward with
   ``{"advance_s": n}`` or ``{"now": epoch}``.
 * ``POST /sandbox/faults`` — partial update of ``FaultConfig`` fields; returns all of them.
-* ``POST /sandbox/mutate`` — ``{"new_orders": n, "updates": m, "shop_id": optional}``.
+* ``POST /sandbox/mutate`` — ``{"new_orders": n, "updates": m, "shop_id": optional}``; also
+  ``"paid": true`` (the new orders are paid at once) and ``"room_refunds": k`` (k paid live-room
+  orders are refunded now; unshipped single-item ones are cancelled).
 * ``POST /sandbox/auth_code`` — ``{"shop_id": id}`` -> ``{"code": ...}`` for ``authorization_code``.
 * ``POST /sandbox/stock`` — ``{"sku_id": id, "stock_num": n}`` -> the sku.list element.
 * ``GET  /sandbox/truth/{table}?shop_id=`` — NDJSON, latest version of every record of
@@ -257,10 +259,12 @@ class SandboxServer:
         """Partially update the runtime faults (same as ``POST /sandbox/faults``)."""
         return self._control("POST", "/sandbox/faults", changes)
 
-    def mutate(self, new_orders: int = 0, updates: int = 0, shop_id: int | None = None) -> dict[str, Any]:
-        """Create and advance orders now; ``shop_id=None`` applies to every shop."""
+    def mutate(self, new_orders: int = 0, updates: int = 0, shop_id: int | None = None, *,
+               paid: bool = False, room_refunds: int = 0) -> dict[str, Any]:  # fmt: skip
+        """Create, advance and refund orders now; ``shop_id=None`` applies to every shop."""
         return self._control("POST", "/sandbox/mutate",
-                             {"new_orders": new_orders, "updates": updates, "shop_id": shop_id})  # fmt: skip
+                             {"new_orders": new_orders, "updates": updates, "shop_id": shop_id,
+                              "paid": paid, "room_refunds": room_refunds})  # fmt: skip
 
     def truth(self, table: str, shop_id: int | None = None) -> list[dict[str, Any]]:
         """Latest version of every record of ``table`` (what a perfect sync would hold)."""

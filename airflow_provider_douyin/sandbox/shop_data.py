@@ -20,6 +20,14 @@ from .constants import (
     day_start,
 )
 from .hashing import mix
+from .live_sessions import (
+    ALLIANCE_AUTHOR_BASE,
+    ALLIANCE_AUTHORS,
+    C_BIZ_ALLIANCE,
+    C_BIZ_SELF,
+    self_author,
+    session_at,
+)
 from .product_catalog import build_catalog
 from .store import EventLog, Table
 
@@ -40,12 +48,17 @@ SETTLE_NORMAL, SETTLE_REFUND = 0, 1
 FLOW_PAY, FLOW_REFUND, FLOW_SETTLE = 0, 1, 2
 
 
+VIDEO_ID_BASE = 7_200_000_000_000_000_000
+"""Short-video ids (``video_id``, a string in the API) are 19 digits too."""
+
+
 @dataclass(frozen=True)
 class Item:
     sku_index: int
     num: int
     price: int
     promo: int
+    """The shop's discount (店铺券), fen."""
 
     @property
     def sum_amount(self) -> int:
@@ -54,6 +67,28 @@ class Item:
     @property
     def pay_amount(self) -> int:
         return self.sum_amount - self.promo
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Where a sku order was sold: a live room, a short video, or the shop page (direct)."""
+
+    room_id: int
+    room_id_str: str
+    author_id: int
+    author_name: str
+    c_biz: int
+    video_id: str
+
+    @property
+    def is_alliance(self) -> bool:
+        """精选联盟: a 达人 sold it, so the shop pays commission on it."""
+        return self.c_biz == C_BIZ_ALLIANCE
+
+    @property
+    def colonel_rate(self) -> int:
+        """Percent a 团长 (colonel) takes on top: authors with an even id come through one."""
+        return 1 if self.is_alliance and self.author_id % 2 == 0 else 0
 
 
 class Shop:
@@ -104,6 +139,27 @@ class Shop:
         """The seed every immutable attribute of order ``idx`` is derived from."""
         return mix(self.seed, self.shop_no, idx, 0x0D)
 
+    def attribution(self, idx: int) -> Attribution:
+        """Fixed when the order is placed: 85% of the orders placed while a session is on air
+        come from its room; of all other orders 30% come from short videos (by a 达人, alliance, or
+        by the shop's own account) and the rest straight from the shop page. Room ids are 19
+        digits; video and direct orders send ``room_id`` 0 with ``room_id_str`` "0" or ""."""
+        h = mix(self.order_hash(idx), 0xA7)
+        create = self.orders.cols["create"][idx]
+        session = session_at(self.seed, self.shop_no, create)
+        if session is not None and h % 100 < 85:
+            return Attribution(session.room_id, str(session.room_id), session.author_id,
+                               session.author_name, session.c_biz, "")  # fmt: skip
+        if (h >> 8) % 100 < 30:
+            video = str(VIDEO_ID_BASE + mix(h, 0x71) % 10**17)
+            if (h >> 16) % 2:
+                pick = (h >> 20) % len(ALLIANCE_AUTHORS)
+                author = (ALLIANCE_AUTHOR_BASE + pick, ALLIANCE_AUTHORS[pick], C_BIZ_ALLIANCE)
+            else:
+                author = (*self_author(self.shop_no), C_BIZ_SELF)
+            return Attribution(0, "0", author[0], author[1], author[2], video)
+        return Attribution(0, "", 0, "", C_BIZ_SELF, "")
+
     def items(self, idx: int) -> list[Item]:
         h = self.order_hash(idx)
         roll = h % 10
@@ -122,10 +178,6 @@ class Shop:
     def post_amount(self, idx: int) -> int:
         return 800 if (self.order_hash(idx) >> 8) % 5 == 0 else 0
 
-    def has_commission(self, idx: int) -> bool:
-        """Orders sold through an influencer (精选联盟) pay a 10% commission."""
-        return (self.order_hash(idx) >> 24) % 5 == 0
-
     def settle_at(self, when: int, idx: int) -> int:
         """T+1: the settlement of an event on day D happens early on day D+1."""
         return day_start(when) + DAY + 3600 + mix(self.seed, idx, 0x5E) % 18000
@@ -136,6 +188,7 @@ class Shop:
         span = days * DAY
         creates = sorted(start - span + rng.randrange(span) for _ in range(count))
         cols = self.orders.cols
+        cols["create"].extend(creates)  # attribution() reads an order's create time
         after_sales: list[tuple[int, ...]] = []
         settle_events: list[int] = []
         flow_events: list[int] = []
@@ -194,7 +247,7 @@ class Shop:
                 apply, done, kind, as_status, refund = aftersale
                 after_sales.append((apply, max(apply, done), done, idx, kind, as_status, refund, 0))
             for name, value in (
-                ("create", create), ("pay", pay), ("ship", ship), ("finish", finish), ("cancel", cancel),
+                ("pay", pay), ("ship", ship), ("finish", finish), ("cancel", cancel),
                 ("update", last), ("status", status), ("rev", 0), ("as_idx", -1), ("as_type", 0),
                 ("as_status", 0), ("as_refund", 0),
             ):  # fmt: skip
@@ -218,10 +271,43 @@ class Shop:
         return [apply, done, kind, AS_REFUSED, REFUND_FAILED]
 
     # ----------------------------------------------------------------- mutations
-    def add_order(self, now: int, lag: float) -> int:
+    def add_order(self, now: int, lag: float, *, paid: bool = False) -> int:
+        """A new order placed now; ``paid``: the buyer pays at once (so it counts as a sale)."""
         values = dict.fromkeys(self.orders.names, 0)
         values.update(create=now, update=now, status=1, as_idx=-1)
-        return self.orders.append(values, lag)
+        idx = self.orders.append(values, lag)
+        if paid:
+            self.orders.update(idx, {"update": now, **self._pay(idx, now)}, lag)
+        return idx
+
+    def _pay(self, idx: int, now: int) -> dict[str, int]:
+        """The buyer pays: stock and sales move, the payment is booked; returns the order's change."""
+        for item in self.items(idx):
+            sku = self.skus[item.sku_index]
+            sku.stock_num = max(0, sku.stock_num - item.num)
+            self.products[sku.product_index].sell_num += item.num
+        self.flows.add(now, idx, FLOW_PAY)
+        return {"status": 105, "pay": now}
+
+    def refund_room_orders(self, count: int, now: int, lag: float, rng: random.Random) -> list[int]:
+        """Refund ``count`` paid live-room orders now (after-sale opened and granted at once).
+
+        Unshipped ones are refunded before shipping, which cancels a single-item order, so a
+        room loses a sale; shipped ones are returned and refunded, so a room gains a refund.
+        """
+        if count <= 0:
+            return []
+        candidates = [
+            idx for idx, row in self.orders.rows()
+            if row.pay and row.status in (105, 2, 3, 5) and row.as_idx < 0 and self.attribution(idx).room_id
+        ]  # fmt: skip
+        chosen = rng.sample(candidates, min(count, len(candidates)))
+        for idx in chosen:
+            status = self.orders.cols["status"][idx]
+            kind = TYPE_UNSHIPPED_REFUND if status in (105, 2) else TYPE_RETURN_REFUND
+            self._open_aftersale(idx, now, lag, kind)
+            self._resolve_aftersale(self.orders.row(idx), idx, now, lag, success=True)
+        return chosen
 
     def touch_order(self, idx: int, now: int, lag: float) -> None:
         """A seller remark edit: a new version with update_time = now and nothing else."""
@@ -235,15 +321,10 @@ class Shop:
         row = self.orders.row(idx)
         change: dict[str, int] = {"update": now}
         if row.as_status == AS_PENDING:
-            return self._resolve_aftersale(row, idx, now, lag, rng)
+            return self._resolve_aftersale(row, idx, now, lag, success=rng.random() < 0.85)
         if row.status == 1:
             if rng.random() < 0.9:
-                change.update(status=105, pay=now)
-                for item in self.items(idx):
-                    sku = self.skus[item.sku_index]
-                    sku.stock_num = max(0, sku.stock_num - item.num)
-                    self.products[sku.product_index].sell_num += item.num
-                self.flows.add(now, idx, FLOW_PAY)
+                change.update(self._pay(idx, now))
             else:
                 change.update(status=4, cancel=now)
         elif row.status == 105:
@@ -273,8 +354,7 @@ class Shop:
                                  "as_refund": REFUND_PENDING}, lag)  # fmt: skip
         return True
 
-    def _resolve_aftersale(self, row: Any, idx: int, now: int, lag: float, rng: random.Random) -> bool:
-        success = rng.random() < 0.85
+    def _resolve_aftersale(self, row: Any, idx: int, now: int, lag: float, *, success: bool) -> bool:
         as_status, refund = (AS_SUCCESS, REFUND_DONE) if success else (AS_REFUSED, REFUND_FAILED)
         self.after_sales.update(
             row.as_idx, {"update": now, "done": now, "status": as_status, "refund": refund}, lag

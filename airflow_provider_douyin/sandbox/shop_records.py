@@ -97,6 +97,7 @@ def order_dict(shop: Shop, idx: int, row: Any) -> dict[str, Any]:
         "promotion_talent_amount": 0,
         "promotion_pay_amount": 0,
         "total_promotion_amount": promotion,
+        **_cost_split(promotion),
         "buyer_words": BUYER_WORDS[(h >> 20) % len(BUYER_WORDS)],
         "seller_words": f"第{row.rev}次备注：已核对收货信息" if row.rev else "",
         "seller_remark_stars": 0,
@@ -123,6 +124,7 @@ def _sku_order_dict(
     sku = shop.skus[item.sku_index]
     product = shop.products[sku.product_index]
     cat = product.category
+    source = shop.attribution(idx)
     refunded = j == 0 and row.as_type == TYPE_UNSHIPPED_REFUND and row.as_status == AS_SUCCESS
     status = 4 if refunded else row.status
     has_aftersale = j == 0 and row.as_idx >= 0
@@ -143,6 +145,11 @@ def _sku_order_dict(
         "sum_amount": item.sum_amount,
         "pay_amount": item.pay_amount,
         "promotion_amount": item.promo,
+        "promotion_shop_amount": item.promo,
+        "promotion_platform_amount": 0,
+        "promotion_talent_amount": 0,
+        "promotion_pay_amount": 0,
+        **_cost_split(item.promo),
         "order_status": status,
         "order_status_desc": STATUS_DESC[status],
         "main_status": status,
@@ -160,10 +167,35 @@ def _sku_order_dict(
         "second_cid": cat.cids[1],
         "third_cid": cat.cids[2],
         "fourth_cid": 0,
-        "author_id": 0,
-        "room_id": 0,
+        # Attribution: the live room (直播间) or short video the order came from, and its author.
+        "room_id": source.room_id,
+        "room_id_str": source.room_id_str,
+        "author_id": source.author_id,
+        "author_name": source.author_name,
+        "c_biz": source.c_biz,
+        "c_biz_desc": C_BIZ_DESC[source.c_biz],
+        "video_id": source.video_id,
+        "theme_type": "1" if source.room_id else "0",
+        "theme_type_desc": "直播间" if source.room_id else "其他",
+        "ad_env_type": "live" if source.room_id else "video" if source.video_id else "",
         "trade_type": 0,
         "inventory_list": [],
+    }
+
+
+C_BIZ_DESC = {2: "精选联盟", 8: "小店自卖"}
+REFUND_STATUS_TEXT = {1: "待退款", 3: "退款成功", 4: "退款失败"}
+AFTERSALE_TYPE_TEXT = {0: "退货退款", 1: "已发货仅退款", 2: "未发货仅退款"}
+REASONS = ((1001, "不想要了"), (1002, "尺码/规格拍错"), (1003, "商品质量问题"), (1004, "与描述不符"))
+
+
+def _cost_split(shop_promotion: int) -> dict[str, int]:
+    """Who bears the discounts: the sandbox's are all shop coupons (no 达人 or platform subsidy)."""
+    return {
+        "shop_cost_amount": shop_promotion,
+        "platform_cost_amount": 0,
+        "author_cost_amount": 0,
+        "only_platform_cost_amount": 0,
     }
 
 
@@ -183,6 +215,7 @@ def aftersale_dict(shop: Shop, as_idx: int, row: Any) -> dict[str, Any]:
     item = items[0]
     sku = shop.skus[item.sku_index]
     product = shop.products[sku.product_index]
+    reason = REASONS[mix(shop.order_hash(idx), 0xAF) % len(REASONS)]
     return {
         "aftersale_info": {
             "aftersale_id": shop.aftersale_id(as_idx),
@@ -201,10 +234,30 @@ def aftersale_dict(shop: Shop, as_idx: int, row: Any) -> dict[str, Any]:
             "aftersale_num": item.num,
             "refund_status": row.refund,
             "refund_type": 1,
+            "aftersale_refund_type": 0,
+            "part_type": 0,
+            "refund_tax_amount": 0,
+            "return_promotion_amount": 0,
+            "got_pkg": int(row.type != TYPE_UNSHIPPED_REFUND),
             "arbitrate_status": 0,
             "return_logistics_code": "",
-            "reason_second_labels": [],
+            "remark": "",
+            "store_id": 0,
+            "store_name": "",
+            "aftersale_sub_type": 0,
+            "reason_second_labels": [{"code": reason[0], "name": reason[1]}],
         },
+        "text_part": {
+            "logistics_text": "未发货" if row.type == TYPE_UNSHIPPED_REFUND else "已发货",
+            "aftersale_status_text": AFTERSALE_STATUS_DESC[row.status],
+            "aftersale_type_text": AFTERSALE_TYPE_TEXT[row.type],
+            "return_logistics_text": "",
+            "aftersale_refund_type_text": "原路退回",
+            "reason_text": reason[1],
+            "bad_item_text": "",
+            "arbitrate_status_text": "",
+        },
+        "seller_logs": [],
         "order_info": {
             "shop_order_id": str(shop.order_id(idx)),
             "related_order_info": [{
@@ -222,6 +275,8 @@ def aftersale_dict(shop: Shop, as_idx: int, row: Any) -> dict[str, Any]:
                 "sku_spec": [{"name": n, "value": v} for n, v in sku.spec],
                 "aftersale_item_num": item.num,
                 "aftersale_pay_amount": refund_amount,
+                "aftersale_post_amount": refund_post,
+                "price": item.price,
             }],
         },
     }  # fmt: skip
@@ -245,6 +300,7 @@ def product_dict(shop: Shop, product: Product) -> dict[str, Any]:
         "spec_id": product.spec_id,
         "is_package_product": False,
         "sell_num": product.sell_num,
+        "cos_ratio": product.cos_ratio,
         "market_price": max(shop.skus[s].price for s in product.sku_indexes) * 2,
         "discount_price": min(shop.skus[s].price for s in product.sku_indexes),
         "category_detail": {
@@ -344,11 +400,15 @@ def _stock_counts(sku: Sku) -> dict[str, int]:
 
 
 def settlement_rows(shop: Shop, settle_time: int, idx: int, kind: int) -> list[dict[str, Any]]:
-    """Rows of one settlement request: one per sku-order, or one refund row."""
+    """Rows of one settlement request: one per sku-order, or one refund row.
+
+    Every order pays the 5% platform service fee; only 精选联盟 (alliance) orders also pay the
+    达人's commission (the product's ``cos_ratio``) and, through a 团长, the colonel service fee.
+    """
     order = shop.orders.row(idx)
     items = shop.items(idx)
     sub_ids = shop.sku_order_ids(idx, len(items))
-    commission_rate = 10 if shop.has_commission(idx) else 0
+    source = shop.attribution(idx)
     aftersale = shop.after_sales.row(order.as_idx) if order.as_idx >= 0 else None
     common = {
         "settle_time": fmt_time(settle_time),
@@ -356,10 +416,10 @@ def settlement_rows(shop: Shop, settle_time: int, idx: int, kind: int) -> list[d
         "shop_order_id": str(shop.order_id(idx)),
         "order_time": fmt_time(order.create),
         "pay_type_desc": "聚合账户",
-        "flow_type_desc": "精选联盟" if commission_rate else "小店自卖",
+        "flow_type_desc": C_BIZ_DESC[source.c_biz],
         "order_type": "普通订单",
-        "platform_coupon": 0, "author_coupon": 0, "zt_pay_promotion": 0, "zr_pay_promotion": 0,
-        "good_learn_channel_fee": 0, "colonel_service_fee": 0, "channel_promotion_fee": 0,
+        "platform_coupon": 0, "zt_pay_promotion": 0, "zr_pay_promotion": 0,
+        "good_learn_channel_fee": 0, "channel_promotion_fee": 0,
         "other_sharing_amount": 0, "packing_amount": 0,
     }  # fmt: skip
     if kind == SETTLE_REFUND:
@@ -369,8 +429,9 @@ def settlement_rows(shop: Shop, settle_time: int, idx: int, kind: int) -> list[d
             **common, "order_id": str(sub_ids[0]), "product_id": _product_id_str(shop, item),
             "goods_count": item.num, "trade_type": 1, "is_contains_refund_before_settle": 0,
             "settle_amount": -refund, "total_amount": 0, "total_goods_amount": 0, "post_amount": 0,
-            "shop_coupon": 0, "refund_before_settle": 0, "real_pay_amount": 0, "total_income": -refund,
-            "platform_service_fee": 0, "commission": 0, "total_outcome": 0, "remark": "结算后退款",
+            "shop_coupon": 0, "author_coupon": 0, "refund_before_settle": 0, "real_pay_amount": 0,
+            "total_income": -refund, "platform_service_fee": 0, "commission": 0, "colonel_service_fee": 0,
+            "total_outcome": 0, "remark": "结算后退款",
         }]  # fmt: skip
     refunded_before = (
         aftersale is not None and aftersale.status == AS_SUCCESS and aftersale.done < settle_time
@@ -382,28 +443,44 @@ def settlement_rows(shop: Shop, settle_time: int, idx: int, kind: int) -> list[d
         before = sum(_refund_amounts(shop, idx, aftersale.type)) if refunded_before and j == 0 else 0
         income = total - before
         fee = (income * 5 + 50) // 100
-        commission = (income * commission_rate + 50) // 100
+        rate = shop.products[shop.skus[item.sku_index].product_index].cos_ratio if source.is_alliance else 0
+        commission = (income * rate + 50) // 100
+        colonel = (income * source.colonel_rate + 50) // 100
         rows.append({
             **common, "order_id": str(sub_ids[j]), "product_id": _product_id_str(shop, item),
             "goods_count": item.num, "trade_type": 0, "is_contains_refund_before_settle": int(before > 0),
-            "settle_amount": income - fee - commission, "total_amount": total,
+            "settle_amount": income - fee - commission - colonel, "total_amount": total,
             "total_goods_amount": item.sum_amount, "post_amount": post, "shop_coupon": item.promo,
-            "refund_before_settle": before, "real_pay_amount": total, "total_income": income,
-            "platform_service_fee": fee, "commission": commission, "total_outcome": fee + commission,
-            "remark": "",
+            "author_coupon": 0, "refund_before_settle": before, "real_pay_amount": total,
+            "total_income": income, "platform_service_fee": fee, "commission": commission,
+            "colonel_service_fee": colonel, "total_outcome": fee + commission + colonel, "remark": "",
         })  # fmt: skip
     return rows
 
 
+FLOW_ZERO_FIELDS = (
+    "post_promotion_amount", "author_coupon_subsidy", "actual_zt_pay_promotion", "actual_zr_pay_promotion",
+    "bank_pay_promotion_amount", "gov_promotion_amount", "other_platform_promotion_amount",
+    "recycler_amount", "partner_commission", "channel_fee", "channel_promotion_fee",
+    "other_sharing_amount", "real_free_commission_amount",
+)  # fmt: skip
+"""Fund-flow amounts the sandbox never moves, sent as 0 like the API does."""
+
+
 def flow_rows(shop: Shop, bill_time: int, idx: int, kind: int) -> list[dict[str, Any]]:
-    """The fund-flow (getShopAccountItem) row of one account event."""
+    """The fund-flow (getShopAccountItem) row of one account event.
+
+    A settlement debits the fees of its settlement rows, each in its own field: the platform
+    service fee, the 达人 commission and the colonel service fee.
+    """
     order = shop.orders.row(idx)
     items = shop.items(idx)
     item = items[0]
     sub_ids = shop.sku_order_ids(idx, len(items))
+    source = shop.attribution(idx)
     refund = 0
     as_no = ""
-    fees = 0
+    fees = {"platform_service_fee": 0, "commission": 0, "colonel_service_fee": 0}
     if kind == FLOW_PAY:
         amount, flow, tag, desc = order_pay(items, shop.post_amount(idx)), 0, 0, "订单支付"
     elif kind == FLOW_REFUND:
@@ -411,9 +488,11 @@ def flow_rows(shop: Shop, bill_time: int, idx: int, kind: int) -> list[dict[str,
         refund = sum(_refund_amounts(shop, idx, aftersale.type))
         amount, flow, tag, desc, as_no = refund, 1, 19, "已退款", shop.aftersale_id(order.as_idx)
     else:
-        fees = sum(r["total_outcome"] for r in settlement_rows(shop, bill_time, idx, SETTLE_NORMAL))
-        amount, flow, tag, desc = fees, 1, 3, "订单结算扣除平台服务费及佣金"
-    commission = shop.has_commission(idx)
+        for row in settlement_rows(shop, bill_time, idx, SETTLE_NORMAL):
+            for name in fees:
+                fees[name] += row[name]
+        amount, flow, tag = sum(fees.values()), 1, 3
+        desc = "订单结算扣除平台服务费及佣金" if source.is_alliance else "订单结算扣除平台服务费"
     return [
         {
             "bill_time": fmt_time(bill_time),
@@ -422,24 +501,30 @@ def flow_rows(shop: Shop, bill_time: int, idx: int, kind: int) -> list[dict[str,
             "account_amount": amount,
             "account_bill_desc": desc,
             "account_bill_desc_tag": tag,
-            "biz_type": 2 if commission else 4,
-            "biz_type_desc": "精选联盟" if commission else "小店自卖",
+            "biz_type": 2 if source.is_alliance else 4,
+            "biz_type_desc": C_BIZ_DESC[source.c_biz],
             "order_id": str(sub_ids[0]),
             "shop_order_id": str(shop.order_id(idx)),
             "after_sale_service_no": as_no,
             "business_order_create_time": fmt_time(order.create),
             "product_id": _product_id_str(shop, item),
+            "product_name": shop.products[shop.skus[item.sku_index].product_index].name,
+            "author_id": str(source.author_id) if source.author_id else "",
+            "author_name": source.author_name,
             "pay_amount": order_pay(items, shop.post_amount(idx)),
-            "promotion_amount": 0,
+            "promotion_amount": sum(i.promo for i in items),
             "refund_amount": refund,
-            "platform_service_fee": fees,
-            "commission": 0,
+            **fees,
+            **dict.fromkeys(FLOW_ZERO_FIELDS, 0),
             "post_amount": shop.post_amount(idx),
             "account_trade_no": str(TRADE_NO_BASE + shop.shop_no * ORDER_SHOP_SPAN + idx * 4 + kind),
             "account_type": 4,
             "account_type_desc": "聚合账户",
             "order_type": 0,
             "order_type_desc": "普通订单",
+            "trans_scene": "",
+            "trans_scene_tag": 0,
+            "free_commission_flag": "0",
             "remark": "",
             "shop_id": str(shop.shop_id),
         }

@@ -174,13 +174,15 @@ ORDER_ITEMS_TABLE = Table(
         *_int("create_time", "update_time"),
         Column("order_update_time", "int", "^update_time"),
         # Attribution: the live room (直播间), the author (达人) and the traffic source of the sku order.
-        # room_id_str is the exact twin of room_id; c_biz 2 = 精选联盟 (alliance), 8 = 小店自卖.
-        Column("room_id", "int"),
+        # room_id is read from its exact twin room_id_str when that is set ("" or "0": no room);
+        # c_biz 2 = 精选联盟 (alliance), 8 = 小店自卖.
+        Column("room_id", "int", exact_twin="room_id_str"),
         Column("room_id_str", "str"),
         Column("author_id", "int"),
         Column("author_name", "str"),
         Column("c_biz", "int"),
         *_str("c_biz_desc", "video_id", "content_id", "origin_id", "ad_env_type", "theme_type"),
+        Column("theme_type_desc", "str"),
         *_int("cid", "page_id"),
         *_int("first_cid", "second_cid", "third_cid", "fourth_cid"),
         *_int("order_level", "order_type", "trade_type", "biz", "b_type", "sub_b_type", "pay_type"),
@@ -208,6 +210,10 @@ PRODUCTS_TABLE = Table(
         Column("outer_product_id", "str"),
         Column("category_detail", "json"),
         Column("sell_num", "int"),
+        *_int("first_cid", "second_cid", "third_cid", "fourth_cid", prefix="category_detail."),
+        # cos_ratio: the 精选联盟 commission percent (deprecated by Doudian, still sent).
+        *_int("cos_ratio", "spec_id", "out_product_id", "market_price", "discount_price"),
+        Column("is_package_product", "bool"),
     ),
     primary_key=("product_id",),
     version_column="update_time",
@@ -249,6 +255,23 @@ AFTER_SALES_TABLE = Table(
         Column("related_id", "str", "aftersale_info.related_id"),
         Column("shop_order_id", "str", "order_info.shop_order_id"),
         Column("related_order_info", "json", "order_info.related_order_info"),
+        # refund_type 1 = 极速退款助手; aftersale_refund_type 0 = 原路退款; got_pkg 1 = buyer has the goods.
+        *_int(
+            "aftersale_order_type",
+            "aftersale_status_to_final_time",
+            "refund_type",
+            "aftersale_refund_type",
+            "part_type",
+            "arbitrate_status",
+            "got_pkg",
+            "refund_tax_amount",
+            "return_promotion_amount",
+            prefix="aftersale_info.",
+        ),
+        Column("return_logistics_code", "str", "aftersale_info.return_logistics_code"),
+        Column("reason_second_labels", "json", "aftersale_info.reason_second_labels"),
+        *_str("reason_text", "aftersale_type_text", "aftersale_status_text", prefix="text_part."),
+        Column("aftersale_refund_type_text", "str", "text_part.aftersale_refund_type_text"),
     ),
     primary_key=("aftersale_id",),
     version_column="update_time",

@@ -72,6 +72,8 @@ class _ColumnPlan:
     from_parent: bool
     strict: bool
     """A primary-key or version column: a misfit value fails the read."""
+    twin: tuple[str, ...] | None = None
+    """The keys of the column's exact text twin, read first (``Column.exact_twin``)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class _TablePlan:
                 tuple(c.source.lstrip("^").split(".")),
                 c.source.startswith("^"),
                 c.name in strict,
+                tuple(c.exact_twin.split(".")) if c.exact_twin else None,
             )
             for c in table.columns
         )
@@ -208,6 +211,9 @@ class RowBuilder:
                 value = _resolve(parent, step.parts)
             else:
                 value = _resolve(record, step.parts)
+            if step.twin is not None and (exact := self._twin(record, step.twin, column, table)) is not None:
+                row[column.name] = exact
+                continue
             try:
                 row[column.name] = self._coerce(value, column, table)
             except _Misfit as misfit:
@@ -238,6 +244,17 @@ class RowBuilder:
             raise self._error(table, f"{records_path!r} is not a list", log_id)
         for child in children:
             yield self.row(table, child, parent=record, log_id=log_id)
+
+    def _twin(self, record: Mapping[str, Any], parts: tuple[str, ...], column: Column, table: Table) -> Any:
+        """The column's value read from its text twin; ``None`` when the twin is absent, empty or unfit
+        (then the column reads its own field)."""
+        twin = _resolve(record, parts)
+        if twin in (None, ""):
+            return None
+        try:
+            return self._coerce(twin, column, table)
+        except _Misfit:
+            return None
 
     def _error(self, table: Table, detail: str, log_id: str) -> RecordShapeError:
         return RecordShapeError(f"table {table.name!r}: {detail}", method=self.method, log_id=log_id)

@@ -23,6 +23,10 @@ class Column:
     type: ColumnType
     path: str | None = None
     """Dotted path into the API record; ``None`` means the column name itself."""
+    exact_twin: str | None = None
+    """Path of the value's text twin (``room_id_str`` for ``room_id``), read first when present:
+    ids above 2**53 are only exact as text once anything between the API and us went through a
+    float."""
 
     @property
     def source(self) -> str:

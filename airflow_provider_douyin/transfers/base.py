@@ -20,6 +20,7 @@ from airflow_provider_douyin.client.transport import ApiResponse
 from airflow_provider_douyin.hooks.open_platform import DouyinOpenHook
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.streams.catalog import Stream, get_stream
+from airflow_provider_douyin.streams.reconcile import reconcilable
 from airflow_provider_douyin.streams.sync import StreamSink, SyncResult, run_sync
 from airflow_provider_douyin.streams.windows import (
     Window,
@@ -28,11 +29,14 @@ from airflow_provider_douyin.streams.windows import (
     resolve_sync_window,
 )
 from airflow_provider_douyin.transfers.lineage import TableDataset, transfer_lineage
+from airflow_provider_douyin.transfers.reconciliation import reconcile_and_publish, summary
 from airflow_provider_douyin.transfers.watermarks import VariableWatermark
 from airflow_provider_douyin.ui import DOUYIN_PINK
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_douyin.landing.reconcile import SqlReconcileTarget
 
 
 def stream_asset(stream: str) -> Asset:
@@ -101,6 +105,7 @@ class BaseDouyinTransferOperator(BaseOperator):
         initial_window: timedelta | float = timedelta(days=1),
         max_workers: int = 8,
         batch_rows: int = 2_000,
+        reconcile: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("outlets", [stream_asset(stream)])
@@ -114,6 +119,7 @@ class BaseDouyinTransferOperator(BaseOperator):
         self.initial_window = _as_timedelta(initial_window)
         self.max_workers = max_workers
         self.batch_rows = batch_rows
+        self.reconcile = reconcile
 
     @property
     def target_id(self) -> str:
@@ -136,6 +142,10 @@ class BaseDouyinTransferOperator(BaseOperator):
             return None
         account, rows = run
         return transfer_lineage(get_stream(self.stream), account, rows, self.lineage_target())
+
+    def reconcile_target(self, stream: Stream) -> SqlReconcileTarget:
+        """Where ``reconcile=True`` reads the landed rows back; only SQL targets can."""
+        raise DouyinConfigError(f"{type(self).__name__} cannot reconcile: reconcile=True needs a SQL target")
 
     def resolve_window(
         self, stream: Stream, context: Context, watermark: VariableWatermark
@@ -167,6 +177,9 @@ class BaseDouyinTransferOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         stream = get_stream(self.stream)
+        # Refused before any read: a stream without a detail call, or a target that cannot be read back.
+        checked = self.reconcile_target(stream) if self.reconcile and reconcilable(stream) else None
+        reconciliation = None
         with platform_hook(self.douyin_conn_id, stream) as hook:
             conn_id = hook.douyin_conn_id
             watermark = VariableWatermark(conn_id, stream.name, self.target_id) if stream.window else None
@@ -186,8 +199,22 @@ class BaseDouyinTransferOperator(BaseOperator):
                         batch_rows=self.batch_rows,
                         max_workers=self.max_workers,
                     )
+            # After the commit, before the watermark: a window whose landing fails it is read again.
+            if checked is not None and window.seconds > 0:
+                with checked:
+                    reconciliation = reconcile_and_publish(
+                        stream_call(hook, stream),
+                        stream,
+                        window,
+                        checked,
+                        context=context,
+                        conn_id=conn_id,
+                        target_id=self.target_id,
+                    )
         payload = result.as_xcom()
         self._lineage_run = (_account(hook), dict(payload["rows"]))
+        if reconciliation is not None:
+            payload["reconciliation"] = summary(reconciliation)
         if watermark is not None:
             state = watermark.record(done) if done.seconds > 0 else watermark.state()
             payload["watermark"] = datetime.fromtimestamp(state.watermark, timezone.utc).isoformat()
@@ -206,4 +233,5 @@ class BaseDouyinTransferOperator(BaseOperator):
                     "rows": dict(payload["rows"]),
                     "window_start": payload["window_start"],
                     "window_end": payload["window_end"],
+                    **({"reconciliation": payload["reconciliation"]} if "reconciliation" in payload else {}),
                 }

@@ -7,6 +7,8 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_douyin.landing.live_rooms import derives_live_rooms
+from airflow_provider_douyin.landing.reconcile import SqlReconcileTarget
 from airflow_provider_douyin.landing.sinks import SqlStreamSink
 from airflow_provider_douyin.streams.catalog import Stream
 from airflow_provider_douyin.streams.windows import Window
@@ -23,6 +25,9 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
     :param stream: ``orders``, ``products``, ``after_sales``, ``settlements`` or ``account_flows``.
     :param sql_conn_id: any connection whose hook is a ``DbApiHook`` (sqlite, postgres, mysql, ...).
     :param table_prefix: prefix of the landed tables.
+    :param live_rooms: the ``orders`` and ``after_sales`` streams also keep ``<prefix>live_rooms`` and
+        ``<prefix>live_room_products`` (sales per live room, see the README) equal to the landed
+        orders, recomputing the rooms each window touches; ``False`` turns that off.
     :param window_start: templated; unset ("", "None") means the run's ``data_interval_start``, and
         without a non-empty interval the stored watermark. Template it as
         ``"{{ params.window_start }}"``, not ``"{{ params.window_start or data_interval_start }}"``:
@@ -35,6 +40,10 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
         beyond it is read up to the horizon and only that part is recorded done.
     :param initial_window: how far back the first watermark-driven run starts.
     :param max_workers: concurrent requests; the connection's ``qps`` sets the pace.
+    :param reconcile: after landing, reconcile the window with the API (``orders``, ``after_sales``)
+        and fail the task, naming the keys, when a row is missing, extra or stale; the window is
+        then not recorded done. The result goes to the XCom ``reconciliation``, the asset event's
+        extra and the Variable ``douyin_reconcile__<conn>__<stream>__<sql_conn_id>.<table_prefix>``.
     """
 
     template_fields: Sequence[str] = (
@@ -43,10 +52,13 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
         "table_prefix",
     )
 
-    def __init__(self, *, sql_conn_id: str, table_prefix: str = "douyin_", **kwargs: Any) -> None:
+    def __init__(
+        self, *, sql_conn_id: str, table_prefix: str = "douyin_", live_rooms: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.sql_conn_id = sql_conn_id
         self.table_prefix = table_prefix
+        self.live_rooms = live_rooms
 
     @property
     def target_id(self) -> str:
@@ -54,7 +66,17 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
 
     def open_sink(self, stream: Stream, window: Window | None) -> SqlStreamSink:
         db_hook = BaseHook.get_hook(self.sql_conn_id)
-        return SqlStreamSink(db_hook, [b.table for b in stream.tables], table_prefix=self.table_prefix)
+        tables = [b.table for b in stream.tables]
+        return SqlStreamSink(
+            db_hook,
+            tables,
+            table_prefix=self.table_prefix,
+            live_rooms=self.live_rooms and derives_live_rooms(t.name for t in tables),
+        )
 
     def lineage_target(self) -> TableDataset:
         return sql_table_dataset(BaseHook.get_hook(self.sql_conn_id), self.table_prefix)
+
+    def reconcile_target(self, stream: Stream) -> SqlReconcileTarget:
+        db_hook = BaseHook.get_hook(self.sql_conn_id)
+        return SqlReconcileTarget(db_hook, stream.root, table_prefix=self.table_prefix)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 
 import pytest
 
 from airflow_provider_douyin.client import InMemoryTokenStore
 from airflow_provider_douyin.hooks.token_store import token_variable_key
 from airflow_provider_douyin.sandbox import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
+from tests.airflow.deployment import throwaway_database
 
 SHOP_ID = 1000001
 CONN_ID = "douyin_shop_default"
@@ -50,3 +53,26 @@ def in_memory_tokens(monkeypatch):
     store = InMemoryTokenStore()
     monkeypatch.setattr("airflow_provider_douyin.hooks.shop.VariableTokenStore", lambda conn_id: store)
     return store
+
+
+def _throwaway_database(prefix: str) -> Iterator[str]:
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        with throwaway_database(prefix) as url:
+            yield url
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+
+
+@pytest.fixture
+def metadata_db() -> Iterator[str]:
+    """A throwaway PostgreSQL database for a real deployment's metadata (SQLAlchemy URL)."""
+    yield from _throwaway_database("h_airflow")
+
+
+@pytest.fixture
+def warehouse_db() -> Iterator[str]:
+    """A throwaway PostgreSQL database that the example DAGs land in (SQLAlchemy URL)."""
+    yield from _throwaway_database("h_warehouse")

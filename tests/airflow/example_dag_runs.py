@@ -44,5 +44,5 @@ def delete_watermarks(dags: Iterable[Any]) -> None:
 
     for dag in dags:
         for task in dag.tasks:
-            if task.task_id.startswith("land_"):
+            if task.task_id.startswith("land_") and not task.is_mapped:  # a mapped task's shops vary per run
                 VariableModel.delete(watermark_key(task.douyin_conn_id, task.stream, task.target_id))

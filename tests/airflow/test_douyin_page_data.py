@@ -11,6 +11,7 @@ from airflow_provider_douyin.client.tokens import TokenPair
 from airflow_provider_douyin.plugins.douyin_ui import render_page
 from airflow_provider_douyin.plugins.status import connection_section, push_section, stream_section
 from airflow_provider_douyin.streams.windows import WatermarkState, Window
+from airflow_provider_douyin.transfers.reconciliation import reconciliation_key
 from airflow_provider_douyin.transfers.watermarks import dump_state, watermark_key
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
@@ -63,15 +64,26 @@ def test_connections_show_expiries_chain_left_and_the_last_error_never_a_token()
     assert not any(secret in json.dumps(list(rows.values())) for secret in SECRETS)
 
 
+def reconciliation(ok: bool, counts: dict[str, int], missing: list[str], stale: list[str]) -> str:
+    """A stored result, as the reconciliation writes it (keys and all)."""
+    return json.dumps(
+        {"ok": ok, "counts": counts, "missing": missing, "extra": [], "stale": stale, "moved": 0,
+         "api_count": 500, "target_count": 498, "window_start": (NOW - timedelta(days=1)).isoformat(),
+         "window_end": NOW.isoformat(), "checked_at": NOW.isoformat()}
+    )  # fmt: skip
+
+
 def test_streams_take_the_latest_run_per_target_and_the_watermark():
-    ok = {"status": "ok", "missing": 0, "extra": 0, "stale": 0, "checked_at": NOW.isoformat()}
-    events = [  # newest first, as stream_events reads them
-        # a reconciliation that names no target counts for every target of its stream
-        (
-            "after_sales",
-            NOW - timedelta(minutes=30),
-            {"conn_id": "douyin_shop_default", "reconciliation": ok},
+    checks = {
+        reconciliation_key("douyin_shop_default", "after_sales", "wh.douyin_"): reconciliation(
+            True, {"missing": 0, "extra": 0, "stale": 0}, [], []
         ),
+        reconciliation_key("douyin_shop_default", "orders", "wh.douyin_"): reconciliation(
+            False, {"missing": 2, "extra": 0, "stale": 1}, ["6920000000000000004", "6920000000000000008"],
+            ["6920000000000000012"],
+        ),
+    }  # fmt: skip
+    events = [  # newest first, as stream_events reads them
         (
             "orders",
             NOW - timedelta(hours=1),
@@ -79,13 +91,6 @@ def test_streams_take_the_latest_run_per_target_and_the_watermark():
                 "conn_id": "douyin_shop_default",
                 "target": "wh.douyin_",
                 "rows": {"orders": 7, "order_items": 9},
-                "reconciliation": {
-                    "status": "mismatch",
-                    "missing": 2,
-                    "extra": 0,
-                    "stale": 1,
-                    "checked_at": NOW.isoformat(),
-                },
             },
         ),
         (
@@ -95,13 +100,14 @@ def test_streams_take_the_latest_run_per_target_and_the_watermark():
         ),
         ("orders", NOW - timedelta(hours=3), {"rows": {"orders": 1}}),  # no connection: not a transfer's
     ]
-    rows = stream_section(variables(), events, T)
+    rows = stream_section({**variables(), **checks}, events, T)
 
     assert [(r["stream"], r["target"], r["rows"]) for r in rows] == [
         ("after_sales", "wh.douyin_", {}),
         ("orders", "wh.douyin_", {"orders": 7, "order_items": 9}),
     ]
-    assert rows[0]["reconciliation"] == ok and rows[1]["reconciliation"]["status"] == "mismatch"
+    assert rows[0]["reconciliation"]["ok"] and not rows[1]["reconciliation"]["ok"]
+    assert "missing" not in rows[1]["reconciliation"], "the page shows counts, never the keys"
     orders = rows[1]
     assert orders["watermark"] == "2026-12-03T10:00:00+00:00" and orders["freshness_seconds"] == 7200
     assert orders["last_run_at"] == "2026-12-03T11:00:00+00:00" and orders["rows_total"] == 16

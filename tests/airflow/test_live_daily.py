@@ -1,8 +1,9 @@
 """The live-room report and the example DAG ``douyin_live_daily`` that writes it.
 
-The sales side (``douyin_live_rooms``, built from the shop's sku orders) is written by the shop's
-live-room landing; here the tests write its rows themselves, with the room ids the sandbox shop
-broadcast, so the report's join, its conversion figures and its NULLs are checked on every dialect.
+The sales side (``douyin_live_rooms``) is built from the shop's sku orders by the orders landing.
+The report test writes its rows itself, with the room ids the sandbox shop broadcast, so the join,
+its conversion figures and its NULLs are checked on every dialect with known figures; the DAG test
+reads the rows the landing derived.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from airflow_provider_douyin.hooks.open_platform import client_token_variable_key
 from airflow_provider_douyin.hooks.token_store import token_variable_key
 from airflow_provider_douyin.landing.live_room_report import REPORT_COLUMNS, live_room_report_sql
+from airflow_provider_douyin.landing.live_rooms import LIVE_ROOMS_TABLE
 from airflow_provider_douyin.sandbox import SANDBOX_CLIENT_KEY
 from tests.airflow.example_dag_runs import DAGS_FOLDER, delete_watermarks, parse_example_dags, register
 from tests.airflow.test_creator_streams import (
@@ -37,6 +39,8 @@ LIVE_ROOMS_DDL = (
     "items BIGINT, "
     "buyers BIGINT, refund_amount BIGINT, alliance_gmv BIGINT, alliance_sku_orders BIGINT)"
 )
+SALES_COLUMNS = tuple(column.name for column in LIVE_ROOMS_TABLE.columns)
+"""The columns of ``douyin_live_rooms`` in the order ``sales_rows`` writes them."""
 ALLIANCE_ROOM = 7_499_999_999_999_999_999
 """A 达人's room: it sold the shop's goods, but its viewer figures belong to another account."""
 
@@ -128,7 +132,7 @@ def test_douyin_live_daily_is_daily_in_shanghai_with_typed_window_params(airflow
         assert dag.params.get_param(name).schema["format"] == "date-time"
     lands = {t.task_id: t for t in dag.tasks if t.task_id.startswith("land_")}
     account = {"land_videos", "land_video_daily", "land_account_daily", "land_fans_profile"}
-    assert set(lands) == {"land_orders", "land_live_room_stats", *account}
+    assert set(lands) == {"land_orders", "land_after_sales", "land_live_room_stats", *account}
     assert all(lands[task].douyin_conn_id == "douyin_open_default" for task in account)
     assert lands["land_live_room_stats"].douyin_conn_id == "douyin_open_default"
     assert lands["land_orders"].douyin_conn_id == "douyin_shop_default"
@@ -137,7 +141,11 @@ def test_douyin_live_daily_is_daily_in_shanghai_with_typed_window_params(airflow
         assert (
             task.window_start == "{{ params.window_start }}" and task.window_end == "{{ params.window_end }}"
         )
-    assert dag.get_task("live_room_report").upstream_task_ids == {"land_orders", "land_live_room_stats"}
+    assert dag.get_task("live_room_report").upstream_task_ids == {
+        "land_orders",
+        "land_after_sales",
+        "land_live_room_stats",
+    }
 
 
 def test_douyin_live_daily_lands_orders_and_rooms_and_writes_the_report(
@@ -149,7 +157,7 @@ def test_douyin_live_daily_lands_orders_and_rooms_and_writes_the_report(
     keys += (client_token_variable_key(SANDBOX_CLIENT_KEY),)
     for key in keys:
         VariableModel.delete(key)
-    server = douyin_sandbox_factory(orders=300, life_orders=20, now=evening_start())
+    server = douyin_sandbox_factory(orders=3000, life_orders=20, now=evening_start())
     warehouse = tmp_path / "douyin.db"
     connections = {
         "DOUYIN_SHOP_DEFAULT": {
@@ -173,10 +181,6 @@ def test_douyin_live_daily_lands_orders_and_rooms_and_writes_the_report(
     delete_watermarks([dag])
     truth = server.open_truth("live_room_stats", open_id=OPEN_ID)
     room_ids = [int(row["room_id"]) for row in sorted(truth, key=lambda row: -row["live_start_ts"])]
-    sales = sales_rows(room_ids)  # the two latest rooms sold, and a 达人 room
-    with sqlite3.connect(warehouse) as db:  # the shop's live-room sales, as its landing writes them
-        db.execute(LIVE_ROOMS_DDL)
-        db.executemany(f"INSERT INTO douyin_live_rooms VALUES ({', '.join('?' * 14)})", sales)
     end = datetime.fromtimestamp(server.clock(), timezone.utc)
     conf = {"window_start": (end - timedelta(days=3)).isoformat(), "window_end": end.isoformat()}
     try:
@@ -190,6 +194,8 @@ def test_douyin_live_daily_lands_orders_and_rooms_and_writes_the_report(
                     "SELECT room_id, live_watch_ucnt_td, is_final FROM douyin_live_room_stats"
                 )
             }
+            # The sales per room as the orders and after-sales landing derived them.
+            sales = db.execute(f"SELECT {', '.join(SALES_COLUMNS)} FROM douyin_live_rooms").fetchall()
             db.row_factory = sqlite3.Row
             got = {r["room_id"]: dict(r) for r in db.execute("SELECT * FROM douyin_live_room_report")}
         assert orders > 0
@@ -199,6 +205,8 @@ def test_douyin_live_daily_lands_orders_and_rooms_and_writes_the_report(
                 assert landed == len(server.open_truth(table, open_id=OPEN_ID)) > 0, table
         assert len(stats) in (3, 4) and set(stats) <= set(room_ids)  # rooms that started in the 3 days
         assert {room_ids[0], room_ids[1]} <= set(stats)
+        sold = {row[1] for row in sales}
+        assert sold & set(stats) and sold - set(stats), "want own rooms beside viewers, and a 达人's room"
         check_report(got, stats, sales)
     finally:
         delete_watermarks([dag])

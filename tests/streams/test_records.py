@@ -173,10 +173,10 @@ AFTER_SALE = {
         "aftersale_id": "7300000000000000001",
         "update_time": 1_763_800_000,
         "refund_amount": 1990,
-        "reason_second_labels": [{"code": 1, "name": "不想要了"}],
+        "aftersale_tags": [{"tag_detail": "极速退"}],
     },
     "order_info": {"shop_order_id": "6920000000000000001", "related_order_info": [{"sku_order_id": "1"}]},
-    "text_part": {"reason_text": "七天无理由"},
+    "text_part": {"bad_item_text": "坏单比例0%"},
     "seller_logs": [],
 }
 
@@ -184,8 +184,8 @@ AFTER_SALE = {
 def test_extra_holds_every_field_no_column_reads_nested_as_in_the_record():
     row = to_row(AFTER_SALES_TABLE, AFTER_SALE)
     assert row["_extra"] == {
-        "aftersale_info": {"reason_second_labels": [{"code": 1, "name": "不想要了"}]},
-        "text_part": {"reason_text": "七天无理由"},
+        "aftersale_info": {"aftersale_tags": [{"tag_detail": "极速退"}]},
+        "text_part": {"bad_item_text": "坏单比例0%"},
         "seller_logs": [],
     }
     assert "aftersale_id" not in row["_extra"]["aftersale_info"]  # read by a column: not duplicated
@@ -198,7 +198,7 @@ def test_a_nested_value_of_a_changed_type_lands_at_its_own_place_in_extra():
     assert row["refund_amount"] is None
     assert row["_extra"]["aftersale_info"] == {
         "refund_amount": 19.9,
-        "reason_second_labels": [{"code": 1, "name": "不想要了"}],
+        "aftersale_tags": [{"tag_detail": "极速退"}],
     }
 
 
@@ -242,3 +242,20 @@ def test_every_nested_list_a_child_table_lands_is_declared_on_its_root_table():
 def test_extra_is_a_reserved_column_name():
     with pytest.raises(ValueError, match="reserved"):
         Table("t", (Column("k", "str"), Column("_extra", "json")), ("k",), "k")
+
+
+@pytest.mark.parametrize(
+    ("room_id", "room_id_str", "landed"),
+    [
+        (7.4e18, "7400000000000001234", 7400000000000001234),  # a float upstream: the twin is exact
+        (7400000000000001234, "7400000000000001234", 7400000000000001234),
+        (0, "", 0),  # no room: the twin is empty, the number says 0
+        (0, "0", 0),
+        (7400000000000001234, "房间", 7400000000000001234),  # an unfit twin: the number is used
+    ],
+)
+def test_room_id_is_read_from_its_exact_text_twin_when_there_is_one(room_id, room_id_str, landed):
+    item = {"order_id": "6920000000000000002", "room_id": room_id, "room_id_str": room_id_str}
+    row = to_row(ORDER_ITEMS_TABLE, item, parent=ORDER)
+    assert row["room_id"] == landed and type(row["room_id"]) is int
+    assert row["room_id_str"] == room_id_str and row["_extra"] is None
