@@ -39,7 +39,7 @@ def main() -> int:
     import tests.conftest  # noqa: F401  (an isolated AIRFLOW_HOME before Airflow is imported)
     from airflow_provider_douyin.sandbox import SandboxServer
     from airflow_provider_douyin.sandbox.config import SandboxConfig
-    from tests.airflow.deployment import free_port, postgres_database
+    from tests.airflow.deployment import free_port, throwaway_database
     from tests.airflow.test_push_realtime import SHOP_ID, changed_orders, realtime_deployment, wait_landed
     from tests.push.pushkit import doudian_body, doudian_headers, order_record
 
@@ -48,7 +48,7 @@ def main() -> int:
     landed_at: dict[int, float] = {}
     with (
         SandboxServer(SandboxConfig.from_kwargs(orders=args.orders, seed=31)).start() as sandbox,
-        postgres_database("push_bench") as metadata,
+        throwaway_database("push_bench") as metadata,
         realtime_deployment(workdir, metadata, sandbox, free_port()) as realtime,
     ):
         # Warm-up: one change landed end to end, so the watcher runs and the figures are steady state.

@@ -27,16 +27,8 @@ import requests
 
 from airflow_provider_douyin.push.store import DONE, open_store
 from airflow_provider_douyin.sandbox.config import SandboxConfig
-from tests.airflow.deployment import deployment_env, free_port, shop_connection, stop_services
-from tests.airflow.test_manual_triggers import (  # noqa: F401  (metadata_db is a fixture)
-    SHOP_ID,
-    Deployment,
-    api_token,
-    dag_parsed,
-    metadata_db,
-    task_logs,
-    wait_for,
-)
+from tests.airflow.conftest import SHOP_ID, shop_connection
+from tests.airflow.deployment import Deployment, free_port, start_deployment
 from tests.conftest import SECRET_PATTERNS
 from tests.push.pushkit import doudian_body, doudian_headers, order_record
 
@@ -50,10 +42,7 @@ LANDING_TIMEOUT_S = 240  # generous: the machine is shared; the benchmark measur
 class Realtime:
     deployment: Deployment
     receiver_url: str
-
-    @property
-    def warehouse(self) -> Path:
-        return self.deployment.warehouse
+    warehouse: Path
 
     def landed_versions(self, order_ids: list[str]) -> dict[str, int]:
         if not self.warehouse.exists():
@@ -71,49 +60,31 @@ class Realtime:
 
 @contextmanager
 def realtime_deployment(tmp_path: Path, metadata_url: str, sandbox, receiver_port: int) -> Iterator[Realtime]:
-    api_port = free_port()
-    home, logs, warehouse = tmp_path / "home", tmp_path / "services", tmp_path / "warehouse.db"
-    logs.mkdir()
-    env = deployment_env(
-        home,
-        metadata_url,
-        api_port,
-        **{
-            "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT": shop_connection(sandbox.url, SHOP_ID),
-            "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
-            # The message tables live in the warehouse, as the README recommends.
-            "DOUYIN_PUSH_STORE_CONN_ID": "douyin_warehouse",
-            "DOUYIN_PUSH_HOME": str(tmp_path / "push-home"),
-        },
-    )
-    deployment = Deployment(f"http://127.0.0.1:{api_port}", env, logs, warehouse, requests.Session(), sandbox)
-    deployment.airflow("db", "migrate")
-    deployment.airflow("pools", "set", "douyin_api", "4", "Douyin")
-    services: list[subprocess.Popen] = []
-    commands = (
-        [sys.executable, "-m", "airflow", "api-server", "--port", str(api_port)],
-        [sys.executable, "-m", "airflow", "scheduler"],
-        [sys.executable, "-m", "airflow", "dag-processor"],
-        [sys.executable, "-m", "airflow", "triggerer"],
-        [sys.executable, "-m", "airflow_provider_douyin.push.cli", "serve", "--host", "127.0.0.1",
-         "--port", str(receiver_port)],
-    )  # fmt: skip
-    for command in commands:
-        name = command[3] if command[2] == "airflow" else "douyin-push"
-        out = (logs / f"{name}.out").open("w")
-        services.append(
-            subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    """The services, the standalone receiver beside them, and ``douyin_orders_realtime`` unpaused."""
+    warehouse = tmp_path / "warehouse.db"
+    env = {
+        "AIRFLOW_CONN_DOUYIN_SHOP_DEFAULT": shop_connection(sandbox.url),
+        "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
+        # The message tables live in the warehouse, as the README recommends.
+        "DOUYIN_PUSH_STORE_CONN_ID": "douyin_warehouse",
+        "DOUYIN_PUSH_HOME": str(tmp_path / "push-home"),
+    }
+    services = ("scheduler", "dag-processor", "triggerer")
+    with start_deployment(
+        tmp_path, metadata_url, env=env, pools={"douyin_api": 4}, services=services
+    ) as deployment:
+        receiver = [sys.executable, "-m", "airflow_provider_douyin.push.cli", "serve", "--host", "127.0.0.1",
+                    "--port", str(receiver_port)]  # fmt: skip
+        out = (deployment.logs / "douyin-push.out").open("w")
+        deployment.services.append(  # stopped with the others, by its process group
+            subprocess.Popen(
+                receiver, env=deployment.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         )
-    try:
-        token = wait_for(lambda: api_token(deployment.url), 180, "the API server", deployment)
-        deployment.session.headers["Authorization"] = f"Bearer {token}"
-        wait_for(lambda: dag_parsed(deployment, DAG_ID), 180, f"{DAG_ID} to be parsed", deployment)
+        deployment.wait_for(lambda: deployment.dag_parsed(DAG_ID), 180, f"{DAG_ID} to be parsed")
         deployment.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
-        yield Realtime(
-            deployment, f"http://127.0.0.1:{receiver_port}/douyin/push/doudian/douyin_shop_default"
-        )
-    finally:
-        stop_services(services)
+        url = f"http://127.0.0.1:{receiver_port}/douyin/push/doudian/douyin_shop_default"
+        yield Realtime(deployment, url, warehouse)
 
 
 def changed_orders(sandbox, mutate: Callable[[], object]) -> dict[str, int]:
@@ -138,7 +109,7 @@ def wait_landed(realtime: Realtime, expected: dict[str, int], sent_at: float) ->
     missing = sorted(set(expected) - set(latency))
     deployment = realtime.deployment
     assert not missing, (
-        f"not landed: {missing}\n{deployment.service_logs()}\n{task_logs(deployment, [(DAG_ID,)])}"
+        f"not landed: {missing}\n{deployment.service_logs()}\n{deployment.task_logs({DAG_ID})}"
     )
     return latency
 
@@ -160,7 +131,7 @@ def check_clean(realtime: Realtime) -> None:
         assert not leaked, f"{log_file} shows a secret: {leaked}"
 
 
-def test_a_signed_push_lands_the_changed_order(tmp_path: Path, metadata_db: str, douyin_sandbox_factory):  # noqa: F811
+def test_a_signed_push_lands_the_changed_order(tmp_path: Path, metadata_db: str, douyin_sandbox_factory):
     sandbox = douyin_sandbox_factory(orders=200, seed=21)
     with realtime_deployment(tmp_path, metadata_db, sandbox, free_port()) as realtime:
         expected = changed_orders(sandbox, lambda: sandbox.mutate(updates=5, shop_id=SHOP_ID))
@@ -182,7 +153,7 @@ SANDBOX_PUSHES = "push_url" in {f.name for f in dataclasses.fields(SandboxConfig
 @pytest.mark.skipif(not SANDBOX_PUSHES, reason="the sandbox has no push sender (push_url) on this branch")
 def test_the_sandbox_push_sender_drives_the_realtime_dag(
     tmp_path: Path,
-    metadata_db: str,  # noqa: F811
+    metadata_db: str,
     douyin_sandbox_factory,
 ):
     """The sandbox mutates orders and POSTs its own signed pushes to the receiver."""

@@ -27,7 +27,7 @@ from airflow_provider_douyin.sandbox import (
     SANDBOX_CLIENT_KEY,
     SANDBOX_CLIENT_SECRET,
 )
-from tests.airflow.deployment import deployment_env
+from tests.airflow.deployment import PG_ADMIN, start_deployment, throwaway_database
 from tests.conftest import ROOT
 
 SHOP_CONN = "douyin_shop_push"
@@ -208,7 +208,23 @@ def plugin_installed() -> bool:
 
 
 @contextmanager
-def mounted(env: dict[str, str], metadata_url: str, tmp: Path, port: int) -> Iterator[Receiver]:
+def metadata_database(prefix: str = "h10a_push") -> Iterator[str]:
+    """A throwaway PostgreSQL metadata database; skipped without a server unless CI=true."""
+    import pytest
+
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        psycopg2.connect(PG_ADMIN).close()
+    except psycopg2.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    with throwaway_database(prefix) as url:
+        yield url
+
+
+@contextmanager
+def mounted(env: dict[str, str], metadata_url: str, tmp: Path) -> Iterator[Receiver]:
     """``airflow api-server`` with the receiver plugin, on a migrated metadata database.
 
     Without the ``airflow.plugins`` entry point installed (a source checkout run through PYTHONPATH),
@@ -218,28 +234,9 @@ def mounted(env: dict[str, str], metadata_url: str, tmp: Path, port: int) -> Ite
     plugins.mkdir(exist_ok=True)
     if not plugin_installed():
         (plugins / "douyin_push_plugin.py").write_text(PLUGIN_SHIM)
-    settings = deployment_env(Path(env["AIRFLOW_HOME"]), metadata_url, port)
-    env = {**env, **{k: v for k, v in settings.items() if k.startswith("AIRFLOW__")}}
-    env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins)
-    log = tmp / "api-server.out"
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    out = log.open("a")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "api-server", "--port", str(port)],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    receiver = Receiver(f"http://127.0.0.1:{port}/douyin/push", proc, log, env)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/v2/version", 180, proc, log)
-        yield receiver
-    finally:
-        receiver.stop()
+    env = {**env, "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins)}
+    with start_deployment(tmp / "deployment", metadata_url, env=env, services=()) as deployed:
+        api_server = deployed.services[0]
+        yield Receiver(
+            f"{deployed.url}/douyin/push", api_server, deployed.logs / "api-server.out", deployed.env
+        )

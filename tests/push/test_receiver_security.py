@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from airflow_provider_douyin.push.store import PushStore, open_store
-from tests.airflow.deployment import free_port, postgres_database
+from tests.airflow.deployment import free_port
 from tests.push.pushkit import (
     OPEN_CONN,
     OTHER_APP_KEY,
@@ -30,6 +30,7 @@ from tests.push.pushkit import (
     doudian_body,
     doudian_headers,
     doudian_sign,
+    metadata_database,
     mounted,
     open_sign,
     order_record,
@@ -67,7 +68,7 @@ def target(request, tmp_path_factory) -> Iterator[Target]:
         with standalone(env, port, tmp / "receiver.out") as receiver:
             yield Target(receiver, open_store(f"sqlite:///{store_path}"))
     else:
-        with postgres_database() as metadata, mounted(env, metadata, tmp, port) as receiver:
+        with metadata_database() as metadata, mounted(env, metadata, tmp) as receiver:
             yield Target(receiver, open_store(f"sqlite:///{store_path}"))
 
 
