@@ -30,7 +30,7 @@ from airflow_provider_douyin.sandbox.config import SandboxConfig
 from tests.airflow.conftest import SHOP_ID, shop_connection
 from tests.airflow.deployment import Deployment, free_port, start_deployment
 from tests.conftest import SECRET_PATTERNS
-from tests.push.pushkit import doudian_body, doudian_headers, order_record
+from tests.push.pushkit import doudian_body, doudian_headers, order_record, wait_http
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -75,12 +75,16 @@ def realtime_deployment(tmp_path: Path, metadata_url: str, sandbox, receiver_por
     ) as deployment:
         receiver = [sys.executable, "-m", "airflow_provider_douyin.push.cli", "serve", "--host", "127.0.0.1",
                     "--port", str(receiver_port)]  # fmt: skip
-        out = (deployment.logs / "douyin-push.out").open("w")
-        deployment.services.append(  # stopped with the others, by its process group
-            subprocess.Popen(
-                receiver, env=deployment.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        log = deployment.logs / "douyin-push.out"
+        proc = subprocess.Popen(
+            receiver,
+            env=deployment.env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
+        deployment.services.append(proc)  # stopped with the others, by its process group
+        wait_http(f"http://127.0.0.1:{receiver_port}/", 90, proc, log)
         deployment.wait_for(lambda: deployment.dag_parsed(DAG_ID), 180, f"{DAG_ID} to be parsed")
         deployment.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
         url = f"http://127.0.0.1:{receiver_port}/douyin/push/doudian/douyin_shop_default"
