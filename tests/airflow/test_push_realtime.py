@@ -7,7 +7,7 @@ sandbox gateway and upserts them. LocalExecutor on a throwaway PostgreSQL metada
 every port picked free, every process stopped by its own process group.
 
 Two senders drive it: the test itself, signing pushes by the documented formula, and the
-sandbox's own push sender (``push_url``, ``POST /sandbox/mutate``), when the sandbox has one.
+sandbox's own push sender (``push_url``; ``POST /sandbox/mutate`` sends the changes' pushes).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import pytest
 import requests
 
 from airflow_provider_douyin.push.store import DONE, open_store
-from airflow_provider_douyin.sandbox.config import SandboxConfig
 from tests.airflow.conftest import SHOP_ID, shop_connection
 from tests.airflow.deployment import Deployment, free_port, start_deployment
 from tests.conftest import SECRET_PATTERNS
@@ -151,19 +150,18 @@ def test_a_signed_push_lands_the_changed_order(tmp_path: Path, metadata_db: str,
         check_clean(realtime)
 
 
-SANDBOX_PUSHES = "push_url" in {f.name for f in dataclasses.fields(SandboxConfig)}
-
-
-@pytest.mark.skipif(not SANDBOX_PUSHES, reason="the sandbox has no push sender (push_url) on this branch")
 def test_the_sandbox_push_sender_drives_the_realtime_dag(
     tmp_path: Path,
     metadata_db: str,
     douyin_sandbox_factory,
 ):
-    """The sandbox mutates orders and POSTs its own signed pushes to the receiver."""
+    """The sandbox mutates orders and POSTs its own signed pushes to the receiver, half of them twice
+    and half held back behind the next: each changed order lands once, at its newest version."""
     receiver_port = free_port()
     push_url = f"http://127.0.0.1:{receiver_port}/douyin/push/doudian/douyin_shop_default"
-    sandbox = douyin_sandbox_factory(orders=200, seed=22, push_url=push_url)
+    sandbox = douyin_sandbox_factory(
+        orders=200, seed=22, push_url=push_url, push_duplicate=0.5, push_reorder=0.5
+    )
     with realtime_deployment(tmp_path, metadata_db, sandbox, receiver_port) as realtime:
         sent_at = time.time()
         expected = changed_orders(sandbox, lambda: sandbox.mutate(updates=5, shop_id=SHOP_ID))
