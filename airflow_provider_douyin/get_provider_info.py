@@ -189,7 +189,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_douyin.triggers.shop"],
+                "python-modules": [
+                    "airflow_provider_douyin.triggers.shop",
+                    "airflow_provider_douyin.triggers.push",
+                ],
             }
         ],
         "connection-types": [

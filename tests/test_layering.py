@@ -25,7 +25,7 @@ from airflow_provider_douyin.client.errors import DouyinError
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "airflow_provider_douyin"
-CORE = ("client", "streams")
+CORE = ("client", "streams", "push")
 
 
 def _modules(package: str) -> list[str]:

@@ -134,11 +134,22 @@ def stream_section(
 
 
 def push_section() -> list[dict[str, Any]]:
-    """Per push receiver: messages in the last hour, rejected signatures, parked messages.
+    """Per connection that received or refused a push: messages and rejected signatures in the last
+    hour, parked messages and the last message's time (``push.health``).
 
-    Empty until the push receiver reports its health: the page then shows "receiver not configured".
+    Empty while there is no message store (none configured, no local default one): the page then
+    shows "receiver not configured".
     """
-    return []
+    from airflow_provider_douyin.hooks.push import existing_push_store
+    from airflow_provider_douyin.push.health import push_health
+
+    store = existing_push_store()
+    if store is None:
+        return []
+    return [
+        {"conn_id": conn_id, **health, "last_message_at": iso(health["last_message_at"])}
+        for conn_id, health in sorted(push_health(store).items())
+    ]
 
 
 def page_data(session: Any, now: datetime | None = None) -> dict[str, Any]:
