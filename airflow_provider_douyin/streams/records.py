@@ -318,35 +318,45 @@ class RowBuilder:
             log.warning(message, self.method or "records", table.name, field, *args)
 
     def _repair_nested(self, value: Any, column: Column, table: Table) -> Any:
-        """A copy of ``value`` whose strings (keys too) every database stores.
-
-        Storable strings and plain scalars are taken without a call each: an order's ``_extra`` and
-        ``json`` columns hold hundreds of values, and this runs for every row of a read.
-        """
-        cls = type(value)
-        if cls is str:
-            return value if _storable(value) else self._repair(value, column, table)
-        if cls is list:
-            return [
-                v
-                if type(v) in _SCALARS or (type(v) is str and _storable(v))
-                else self._repair_nested(v, column, table)
-                for v in value
-            ]
-        if isinstance(value, Mapping):
-            return {
-                (k if type(k) is str and _storable(k) else self._repair(str(k), column, table)): (
-                    v
-                    if type(v) in _SCALARS or (type(v) is str and _storable(v))
-                    else self._repair_nested(v, column, table)
-                )
-                for k, v in value.items()
-            }
+        """``value`` with every string (keys too) in a form every database stores: ``value`` itself
+        when nothing needs repair (the common case, found without copying), else a repaired copy."""
+        if not _needs_repair(value):
+            return value
         if isinstance(value, str):
             return self._repair(value, column, table)
         if isinstance(value, list):
             return [self._repair_nested(v, column, table) for v in value]
+        if isinstance(value, Mapping):
+            return {
+                self._repair(str(k), column, table): self._repair_nested(v, column, table)
+                for k, v in value.items()
+            }
         return value
+
+
+def _needs_repair(value: Any) -> bool:
+    """Whether a JSON value holds a string (or key) no database stores, or anything but JSON types.
+
+    One loop over the whole tree instead of a call per value: an order's ``_extra`` and ``json``
+    columns hold hundreds of values, and every row of a read passes here.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        cls = type(item)
+        if cls is str:
+            if "\x00" in item or not (item.isascii() or not _LONE_SURROGATE.search(item)):
+                return True
+        elif cls is dict:
+            for key in item:
+                if type(key) is not str or not _storable(key):
+                    return True
+            stack.extend(item.values())
+        elif cls is list:
+            stack.extend(item)
+        elif cls not in _SCALARS:
+            return True
+    return False
 
 
 def to_row(
