@@ -11,11 +11,12 @@ queue to the caller, so memory stays flat however large the window is.
 Work stealing (keyset walks): a window is cut into one slice per worker, and a worker that finishes
 while no piece waits is counted as hungry. The next walk to finish a full page while holding at
 least two pages and half as many records as the fullest walk hands the upper half of its remaining
-time range to it, unless requests are queueing for the rate limiter (they take over
-``STEAL_WHILE_SLOWER`` times the quickest request's time): then the walks under way already use
-the whole rate, and another walk would only add a request, the short page every walk ends on. The
-cut lies above every record the walk has read, so no record is read twice and none is skipped; the
-new piece's records were counted in its parent's total, so it reports none.
+time range to it, if that walk would otherwise finish alone: it holds over ``STEAL_ABOVE_SHARE``
+times the average of the walks under way, or fewer than ``STEAL_BELOW_WORKERS`` of the workers have
+a walk left. Otherwise the walks under way keep the rate busy, and another walk would only add a
+request (the short page every walk ends on). The cut lies above every record the walk has read, so
+no record is read twice and none is skipped; the new piece's records were counted in its parent's
+total, so it reports none.
 
 Trust: every reply is checked by the pager before a record of it counts. A malformed reply, or a
 page shorter than its own total promises, is read again (``PAGE_READS`` times in all) and then
@@ -60,10 +61,9 @@ _T = TypeVar("_T")
 PROGRESS_EVERY_S = 10.0
 PAGE_READS = 3
 """Reads of one page before a malformed or short answer fails the read."""
-STEAL_WHILE_SLOWER = 1.5
-"""Steal only while recent requests take less than this many times the quickest one (see above)."""
-REQUEST_SMOOTHING = 0.3
-"""Weight of the newest request in the running average of request times."""
+STEAL_ABOVE_SHARE = 1.5
+STEAL_BELOW_WORKERS = 0.75
+"""When a hungry worker is fed (see the module docstring)."""
 REQUEST_BASE = 20
 REQUESTS_PER_WINDOW = 10
 REQUESTS_PER_PAGE = 10
@@ -140,9 +140,8 @@ class _WalkPages:
         self._walk = walk
 
     def fetch(self, params: Mapping[str, Any], check: Callable[[ApiResponse], Page]) -> Page:
-        started = time.monotonic()
         page = self._reader.fetch(params, check)
-        self._reader._after_page(self._walk, page, time.monotonic() - started)
+        self._reader._after_page(self._walk, page)
         return page
 
     def emit(self, records: list[Mapping[str, Any]], log_id: str) -> None:
@@ -195,9 +194,6 @@ class StreamReader:
         self._walks: set[_Walk] = set()
         self._waiting_walks = 0
         self._hungry = 0
-        self._quickest = math.inf
-        self._recent = 0.0
-        """The quickest page fetch of the read, and the running average of recent ones (seconds)."""
 
     # -- public -------------------------------------------------------------------------------
     def read(self, window: Window | None) -> Iterator[Rows]:
@@ -330,24 +326,24 @@ class StreamReader:
             if not self._waiting_walks and not self._stop.is_set():
                 self._hungry += 1
 
-    def _after_page(self, walk: _Walk, page: Page, seconds: float) -> None:
+    def _after_page(self, walk: _Walk, page: Page) -> None:
         """Between two pages of ``walk``: hand the upper half of its range to a hungry worker.
 
         Only after a full page (a short page ends the walk: nothing above it is left), and cut above
-        the page's last record, so what the walk has read stays below the cut; only while requests
-        are not queueing for the rate limiter (module docstring).
+        the page's last record, so what the walk has read stays below the cut; only if the walk would
+        otherwise finish alone (module docstring).
         """
         size = self.stream.pager.page_size
         with self._pending_lock:
-            self._quickest = min(self._quickest, seconds)
-            self._recent += REQUEST_SMOOTHING * (seconds - self._recent)
             walk.left = max(0, page.total - len(page.records))
             if not self._hungry or len(page.records) < size or walk.left < 2 * size:
                 return
-            if self._recent > STEAL_WHILE_SLOWER * self._quickest:
-                return
-            if walk.left * 2 < max(w.left for w in self._walks):
+            lefts = [w.left for w in self._walks]
+            if walk.left * 2 < max(lefts):
                 return  # a fuller walk will feed the worker at its next page
+            few = len(lefts) < STEAL_BELOW_WORKERS * self.max_workers
+            if not few and walk.left * len(lefts) <= STEAL_ABOVE_SHARE * sum(lefts):
+                return
             cut = (page.times[-1] + 1 + walk.end) // 2
             if not page.times[-1] < cut < walk.end:
                 return
