@@ -15,6 +15,7 @@ page past 50,000 records at all).
 from __future__ import annotations
 
 import argparse
+import math
 import tempfile
 import threading
 import time
@@ -127,13 +128,20 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30, help="days the orders are spread over")
     parser.add_argument("--qps", type=int, default=20, help="gateway limit and client pacing (req/s)")
     parser.add_argument("--latency-ms", type=int, default=150, help="added to every response")
-    parser.add_argument("--workers", type=int, default=8, help="run_sync max_workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run_sync max_workers (0: 8, or twice qps x latency when that is more, so the requests "
+        "in flight can fill the rate)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--naive-pages", type=int, default=0, help="stop the naive loop after this many pages (0 = no limit)"
     )
     parser.add_argument("--verbose", action="store_true", help="keep the client's per-request log lines")
     args = parser.parse_args()
+    workers = args.workers or max(8, math.ceil(2 * args.qps * args.latency_ms / 1000))
 
     with tempfile.TemporaryDirectory(prefix="douyin-throughput-") as tmp:
         prepare_airflow(Path(tmp))
@@ -151,9 +159,9 @@ def main() -> int:
             truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
 
             quiet_second(server)
-            print(f"provider: run_sync(orders, max_workers={args.workers}) ...", flush=True)
+            print(f"provider: run_sync(orders, max_workers={workers}) ...", flush=True)
             recorder = SliceRecorder(client.request)
-            result = sync_orders(recorder, hook, window, max_workers=args.workers)
+            result = sync_orders(recorder, hook, window, max_workers=workers)
             wire, throttled = search_stats(server)
             landed = landed_ids(db_path)
 
@@ -173,7 +181,11 @@ def main() -> int:
     ideal_s = result.requests / args.qps
 
     figures = [
-        ("ceiling", f"{ceiling} orders/s (qps {args.qps} x page {PAGE_SIZE}; latency {args.latency_ms} ms)"),
+        (
+            "ceiling",
+            f"{ceiling} orders/s (qps {args.qps} x page {PAGE_SIZE}; latency {args.latency_ms} ms; "
+            f"{workers} workers)",
+        ),
         ("truth", f"{len(truth)} orders (seed {args.seed}, {args.days} days)"),
         (
             "provider",

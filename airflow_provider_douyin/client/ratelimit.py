@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -195,6 +196,8 @@ class AdaptiveLimiter:
         self._shared_failed_at = -float("inf")
         self._clock = clock
         self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._sent_lock = threading.Lock()
 
     def configure(self, limit: float) -> None:
         self.pace.configure(limit)
@@ -217,7 +220,29 @@ class AdaptiveLimiter:
                 return wait
         if self._local.rate != rate:
             self._local.configure(rate)
-        return self._local.acquire()
+        return self._local.acquire() + self._spread(rate)
+
+    def _spread(self, rate: float) -> float:
+        """Hold a request whose ``limit``-th predecessor left less than ``limit / rate`` s ago.
+
+        The bucket spaces the slots, but a thread that wakes late from its slot goes out together
+        with later ones woken on time, and the gateway counts a sliding second of arrivals: checking
+        the moments requests really leave keeps any ``limit`` + 1 of them apart by the pace.
+        """
+        count = max(1, int(self.pace.limit))
+        span = count / rate
+        waited = 0.0
+        while True:
+            with self._sent_lock:
+                now = self._clock()
+                while len(self._sent) > count or (self._sent and now - self._sent[0] >= span):
+                    self._sent.popleft()
+                if len(self._sent) < count:
+                    self._sent.append(now)
+                    return waited
+                wait = self._sent[0] + span - now
+            self._sleep(wait)
+            waited += wait
 
     def throttled(self) -> None:
         self.pace.throttled()

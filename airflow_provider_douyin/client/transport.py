@@ -8,6 +8,8 @@ transport owns everything that is the same on both platforms.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import re
@@ -352,7 +354,7 @@ class _AttemptDeadline:
         self._lock = threading.Lock()
         self._connection: Any = None
         self._finished = False
-        self._timer: threading.Timer | None = None
+        self._timer: list[Any] | None = None
         self.expired = False
         self.aborted = False
 
@@ -371,7 +373,7 @@ class _AttemptDeadline:
             self._finished = True
             self._connection = None
             if self._timer:
-                self._timer.cancel()
+                _WATCHDOG.cancel(self._timer)
         # Whatever an aborted socket made the HTTP stack raise, the caller reports the deadline instead.
         return self.aborted and exc_type is not None and issubclass(exc_type, Exception)
 
@@ -388,9 +390,7 @@ class _AttemptDeadline:
                 self._connection = None
 
     def _arm(self, seconds: float) -> None:
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._timer = _WATCHDOG.schedule(seconds, self._expire)
 
     def _expire(self) -> None:
         with self._lock:
@@ -409,6 +409,50 @@ class _AttemptDeadline:
             raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
             with contextlib.suppress(OSError, TypeError):
                 socket.socket.shutdown(raw, socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread that runs every attempt's deadline callback when it falls due.
+
+    A ``threading.Timer`` per attempt would start a thread, and wait for it to run, between the rate
+    limiter's slot and the request: on a busy machine that delay bunches requests at the gateway.
+    """
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[list[Any]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, callback: Callable[[], None]) -> list[Any]:
+        """Run ``callback`` in ``seconds``; the returned entry is what :meth:`cancel` takes."""
+        entry = [time.monotonic() + seconds, next(self._order), callback]
+        with self._wake:
+            heapq.heappush(self._due, entry)
+            if self._thread is None or not self._thread.is_alive():  # first use, or a forked child
+                self._thread = threading.Thread(target=self._run, name="douyin-deadlines", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+        return entry
+
+    @staticmethod
+    def cancel(entry: list[Any]) -> None:
+        entry[2] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                callback = heapq.heappop(self._due)[2]
+            if callback is not None:
+                try:
+                    callback()
+                except Exception:  # the thread serves every other attempt's deadline too
+                    flow_log.exception("Attempt deadline callback failed")
+
+
+_WATCHDOG = _Watchdog()
 
 
 class _DeadlinePoolMixin:

@@ -35,9 +35,13 @@ DEFAULT_TABLE_PREFIX = "douyin_"
 T = TypeVar("T")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+"""One encoder for every value: ``json.dumps`` with options builds a new one per call."""
+
+
 def dump_json(value: Any) -> str:
     """The canonical text of a ``json`` column: compact, sorted keys, non-ASCII kept as is."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _JSON.encode(value)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,15 @@ span the pager can count into slices sized from a one-record probe of its total;
 walked by a thread pool paced by the client's shared rate limiter. Pages flow through a bounded
 queue to the caller, so memory stays flat however large the window is.
 
-Work stealing (keyset walks): a worker that finishes while no piece waits is counted as hungry,
-and the next walk to finish a full page while holding at least two pages and half as many records
-as the fullest walk hands the upper half of its remaining time range to it. The cut lies above
-every record the walk has read, so no record is read twice and none is skipped; the new piece's
-records were counted in its parent's total, so it reports none.
-Workers stay busy to the end without cutting the window into many small slices up front (each
-slice ends on a short page, a request that carries less than a full page).
+Work stealing (keyset walks): a window is cut into one slice per worker, and a worker that finishes
+while no piece waits is counted as hungry. The next walk to finish a full page while holding at
+least two pages and half as many records as the fullest walk hands the upper half of its remaining
+time range to it, if that walk would otherwise finish alone: it holds over ``STEAL_ABOVE_SHARE``
+times the average of the walks under way, or fewer than ``STEAL_BELOW_WORKERS`` of the workers have
+a walk left. Otherwise the walks under way keep the rate busy, and another walk would only add a
+request (the short page every walk ends on). The cut lies above every record the walk has read, so
+no record is read twice and none is skipped; the new piece's records were counted in its parent's
+total, so it reports none.
 
 Trust: every reply is checked by the pager before a record of it counts. A malformed reply, or a
 page shorter than its own total promises, is read again (``PAGE_READS`` times in all) and then
@@ -59,6 +61,9 @@ _T = TypeVar("_T")
 PROGRESS_EVERY_S = 10.0
 PAGE_READS = 3
 """Reads of one page before a malformed or short answer fails the read."""
+STEAL_ABOVE_SHARE = 1.5
+STEAL_BELOW_WORKERS = 0.75
+"""When a hungry worker is fed (see the module docstring)."""
 REQUEST_BASE = 20
 REQUESTS_PER_WINDOW = 10
 REQUESTS_PER_PAGE = 10
@@ -155,7 +160,8 @@ class StreamReader:
 
     :param call: ``call(method, params) -> ApiResponse`` (``DoudianShopClient.request``).
     :param max_workers: concurrent requests; the rate limiter, not this, sets the pace.
-    :param slice_records: aim for this many records per concurrently read slice.
+    :param slice_records: at most this many records per slice of a stream whose walks cannot hand
+        over a range (the others are cut into one slice per worker).
     """
 
     def __init__(
@@ -274,12 +280,16 @@ class StreamReader:
             return [window]
         self._probe_total = (self._probe_total or 0) + total
         # A slice per worker (records cluster in time, so equal-time slices are unequal in size, and
-        # idle workers then steal from the largest), never slices under ~5 pages; pagers that cannot
-        # hand over a range get four per worker. The probe only plans: even a window it calls empty
-        # is read, and the slices' own totals are checked against it.
-        per_worker = 1 if self._stealing else 4
-        spread = min(per_worker * self.max_workers, math.ceil(total / (5 * self.stream.pager.page_size)))
-        parts = min(self.max_slices, max(1, math.ceil(total / self.slice_records), spread))
+        # idle workers then steal from the largest), never slices under ~5 pages: every slice ends
+        # on a short page. Pagers that cannot hand over a range get four per worker, and slices of
+        # at most ``slice_records``. The probe only plans: even a window it calls empty is read,
+        # and the slices' own totals are checked against it.
+        five_pages = math.ceil(total / (5 * self.stream.pager.page_size))
+        if self._stealing:
+            parts = min(self.max_workers, five_pages)
+        else:
+            parts = max(math.ceil(total / self.slice_records), min(4 * self.max_workers, five_pages))
+        parts = min(self.max_slices, max(1, parts))
         slices = window.split(parts)
         log.info(
             "Stream %s window %s..%s holds ~%d records; reading %d slices",
@@ -323,15 +333,20 @@ class StreamReader:
         """Between two pages of ``walk``: hand the upper half of its range to a hungry worker.
 
         Only after a full page (a short page ends the walk: nothing above it is left), and cut above
-        the page's last record, so what the walk has read stays below the cut.
+        the page's last record, so what the walk has read stays below the cut; only if the walk would
+        otherwise finish alone (module docstring).
         """
         size = self.stream.pager.page_size
         with self._pending_lock:
             walk.left = max(0, page.total - len(page.records))
             if not self._hungry or len(page.records) < size or walk.left < 2 * size:
                 return
-            if walk.left * 2 < max(w.left for w in self._walks):
+            lefts = [w.left for w in self._walks]
+            if walk.left * 2 < max(lefts):
                 return  # a fuller walk will feed the worker at its next page
+            few = len(lefts) < STEAL_BELOW_WORKERS * self.max_workers
+            if not few and walk.left * len(lefts) <= STEAL_ABOVE_SHARE * sum(lefts):
+                return
             cut = (page.times[-1] + 1 + walk.end) // 2
             if not page.times[-1] < cut < walk.end:
                 return

@@ -42,6 +42,7 @@ log = get_logger(__name__)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 class RecordShapeError(DouyinRecordError):
@@ -69,6 +70,8 @@ class _ColumnPlan:
     column: Column
     parts: tuple[str, ...]
     """The path's keys, without the ``^``."""
+    key: str | None
+    """The one key of a path without dots (most columns), read without walking ``parts``."""
     from_parent: bool
     strict: bool
     """A primary-key or version column: a misfit value fails the read."""
@@ -89,12 +92,14 @@ class _TablePlan:
         columns = tuple(
             _ColumnPlan(
                 c,
-                tuple(c.source.lstrip("^").split(".")),
+                parts,
+                parts[0] if len(parts) == 1 else None,
                 c.source.startswith("^"),
                 c.name in strict,
                 tuple(c.exact_twin.split(".")) if c.exact_twin else None,
             )
             for c in table.columns
+            for parts in [tuple(c.source.lstrip("^").split("."))]
         )
         return cls(columns, _read_tree(table))
 
@@ -162,9 +167,14 @@ def _resolve(record: Any, parts: Iterable[str]) -> Any:
     return value
 
 
+def _storable(value: str) -> bool:
+    """No NUL character and no lone surrogate: every database stores ``value`` as it is."""
+    return "\x00" not in value and (value.isascii() or not _LONE_SURROGATE.search(value))
+
+
 def _repair_text(value: str) -> str | None:
     """``value`` without NUL characters and with lone surrogates replaced, or None if it was clean."""
-    if "\x00" not in value and (value.isascii() or not _LONE_SURROGATE.search(value)):
+    if _storable(value):
         return None
     return _LONE_SURROGATE.sub("\ufffd", value.replace("\x00", ""))
 
@@ -205,14 +215,28 @@ class RowBuilder:
         row: dict[str, Any] = {}
         for step in plan.columns:
             column = step.column
+            source = record
             if step.from_parent:
                 if parent is None:
                     raise RecordShapeError(f"path {column.source!r} needs a parent record")
-                value = _resolve(parent, step.parts)
+                source = parent
+            if step.key is not None and type(source) is dict:
+                value = source.get(step.key)
             else:
-                value = _resolve(record, step.parts)
+                value = _resolve(source, step.parts)
             if step.twin is not None and (exact := self._twin(record, step.twin, column, table)) is not None:
                 row[column.name] = exact
+                continue
+            if value is None:
+                row[column.name] = None
+                continue
+            # The common cases of _coerce, without its calls: most of a row's cost on a large page.
+            kind, cls = column.type, type(value)
+            if kind == "str" and cls is str and _storable(value):
+                row[column.name] = value
+                continue
+            if kind == "int" and cls is int and INT64_MIN <= value <= INT64_MAX:
+                row[column.name] = value
                 continue
             try:
                 row[column.name] = self._coerce(value, column, table)
@@ -315,6 +339,10 @@ class RowBuilder:
             log.warning(message, self.method or "records", table.name, field, *args)
 
     def _repair_nested(self, value: Any, column: Column, table: Table) -> Any:
+        """``value`` with every string (keys too) in a form every database stores: ``value`` itself
+        when nothing needs repair (the common case, found without copying), else a repaired copy."""
+        if not _needs_repair(value):
+            return value
         if isinstance(value, str):
             return self._repair(value, column, table)
         if isinstance(value, list):
@@ -325,6 +353,31 @@ class RowBuilder:
                 for k, v in value.items()
             }
         return value
+
+
+def _needs_repair(value: Any) -> bool:
+    """Whether a JSON value holds a string (or key) no database stores, or anything but JSON types.
+
+    One loop over the whole tree instead of a call per value: an order's ``_extra`` and ``json``
+    columns hold hundreds of values, and every row of a read passes here.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        cls = type(item)
+        if cls is str:
+            if "\x00" in item or not (item.isascii() or not _LONE_SURROGATE.search(item)):
+                return True
+        elif cls is dict:
+            for key in item:
+                if type(key) is not str or not _storable(key):
+                    return True
+            stack.extend(item.values())
+        elif cls is list:
+            stack.extend(item)
+        elif cls not in _SCALARS:
+            return True
+    return False
 
 
 def to_row(

@@ -79,6 +79,26 @@ def test_in_process_limiter_paces_at_the_adapted_rate() -> None:
     assert clock.now - started == pytest.approx(10 / (10 * START * DECREASE))
 
 
+def test_a_request_woken_late_never_makes_one_more_than_the_limit_in_a_paced_span() -> None:
+    """Threads wake late from their slots; the gateway counts any second of arrivals. However late
+    some sleeps end, no ``qps`` + 1 requests leave within ``qps / pace`` seconds."""
+    clock = FakeClock(now=0.0)
+    sleeps = 0
+
+    def oversleeping(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        clock.sleep(seconds + (0.3 if sleeps % 3 == 0 else 0.0))
+
+    limiter = AdaptiveLimiter(5.0, clock=clock, sleep=oversleeping)
+    sent = []
+    for _ in range(40):
+        limiter.acquire()
+        sent.append(clock.now)
+    span = 5 / (5.0 * START)
+    assert min(later - earlier for earlier, later in zip(sent, sent[5:], strict=False)) >= span - 1e-9
+
+
 def test_the_transport_reports_throttles_and_successes_to_the_limiter(
     requests_mock: Any, make_client: Any
 ) -> None:
