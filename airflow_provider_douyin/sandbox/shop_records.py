@@ -88,6 +88,8 @@ def order_dict(shop: Shop, idx: int, row: Any) -> dict[str, Any]:
         "order_amount": order_amount,
         "pay_amount": order_amount - promotion,
         "post_amount": post,
+        "post_origin_amount": post,
+        "post_promotion_amount": 0,
         "post_insurance_amount": 0,
         "modify_amount": 0,
         "modify_post_amount": 0,

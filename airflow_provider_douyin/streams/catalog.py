@@ -153,6 +153,7 @@ ORDERS_TABLE = Table(
         *_int("promotion_pay_amount", "total_promotion_amount", "shop_cost_amount", "platform_cost_amount"),
         *_int("author_cost_amount", "only_platform_cost_amount", "post_insurance_amount"),
         *_int("modify_amount", "modify_post_amount", "packing_amount", "tax_amount"),
+        *_int("post_origin_amount", "post_promotion_amount", "seller_remark_stars"),
     ),
     primary_key=("order_id",),
     version_column="update_time",
