@@ -1,7 +1,7 @@
 """The Douyin page in the Airflow UI: token, stream and push-receiver health, and the same as JSON.
 
-An Airflow 3 plugin: a FastAPI app mounted by the API server at ``/douyin`` (``/douyin/`` is the
-page, ``/douyin/api/status`` the JSON for monitoring systems) and an external view that puts
+An Airflow 3 plugin: a FastAPI app mounted by the API server at ``/douyin-status`` (``/douyin-status/`` is the
+page, ``/douyin-status/api/status`` the JSON for monitoring systems) and an external view that puts
 "Douyin" in the UI's navigation, showing the page inside the UI at ``/plugin/douyin``.
 
 Both routes sit behind Airflow's own authentication (the UI's session cookie or an API bearer
@@ -24,7 +24,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from airflow_provider_douyin.plugins.status import page_data
 from airflow_provider_douyin.ui import DOUYIN_PINK
 
-URL_PREFIX = "/douyin"
+URL_PREFIX = "/douyin-status"
+"""Not ``/douyin``: a mount there would shadow the push receiver at ``/douyin/push``."""
 RECEIVER_NOT_CONFIGURED = "receiver not configured"
 
 

@@ -167,12 +167,12 @@ def test_the_douyin_page_shows_token_expiry_and_rows_after_a_demo_sync(
     with browser_driver() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         page = browser.new_page(viewport={"width": 1500, "height": 900})
-        page.goto(f"{api_server}/douyin/")
+        page.goto(f"{api_server}/douyin-status/")
         page.wait_for_url("**/auth/login**")  # no session yet: Airflow's login, then back
         page.fill("input[name=username]", USER)
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url(f"{api_server}/douyin/")
+        page.wait_for_url(f"{api_server}/douyin-status/")
 
         shop = page.locator('tr[data-connection="douyin_shop_default"]').inner_text()
         assert show_time(shop_tokens["access_expires_at"]) in shop
@@ -210,12 +210,12 @@ def test_the_douyin_page_shows_token_expiry_and_rows_after_a_demo_sync(
         browser.close()
 
     # Monitoring systems: the same data as JSON, with an API token; nothing without one.
-    assert requests.get(f"{api_server}/douyin/api/status", timeout=30).status_code == 401
+    assert requests.get(f"{api_server}/douyin-status/api/status", timeout=30).status_code == 401
     token = requests.post(
         f"{api_server}/auth/token", json={"username": USER, "password": PASSWORD}, timeout=30
     ).json()["access_token"]
     status = requests.get(
-        f"{api_server}/douyin/api/status", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        f"{api_server}/douyin-status/api/status", headers={"Authorization": f"Bearer {token}"}, timeout=30
     ).json()
     (shop_json,) = (c for c in status["connections"] if c["conn_id"] == "douyin_shop_default")
     expiry = datetime.fromtimestamp(shop_tokens["access_expires_at"], timezone.utc)
