@@ -15,7 +15,6 @@ names the first keys of each kind; the XCom and the Variable are written first.
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Variable
@@ -24,6 +23,7 @@ from airflow_provider_douyin.streams.catalog import Stream
 from airflow_provider_douyin.streams.reader import ApiCall
 from airflow_provider_douyin.streams.reconcile import DouyinReconciliationError, ReconcileTarget, reconcile
 from airflow_provider_douyin.streams.windows import Window
+from airflow_provider_douyin.transfers.watermarks import stream_variable_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -34,7 +34,7 @@ SUMMARY_FIELDS = ("ok", "counts", "moved", "api_count", "target_count", "window_
 
 def reconciliation_key(conn_id: str, stream: str, target: str) -> str:
     """The Variable holding the latest reconciliation of one connection, stream and target."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"douyin_reconcile__{conn_id}__{stream}__{target}")
+    return stream_variable_key("reconcile", conn_id, stream, target)
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -29,9 +29,15 @@ from airflow_provider_douyin.streams.windows import WatermarkState, Window, merg
 UPDATE_ATTEMPTS = 5
 
 
+def stream_variable_key(kind: str, conn_id: str, stream: str, target: str) -> str:
+    """``douyin_<kind>__<conn>__<stream>__<target>``, with characters a Variable key should not hold
+    replaced: the one naming of per-stream, per-target state (watermarks, reconciliations)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"douyin_{kind}__{conn_id}__{stream}__{target}")
+
+
 def watermark_key(conn_id: str, stream: str, target: str) -> str:
     """One watermark per connection, stream and target: two targets of one stream advance separately."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"douyin_watermark__{conn_id}__{stream}__{target}")
+    return stream_variable_key("watermark", conn_id, stream, target)
 
 
 def _iso(epoch: int) -> str:
