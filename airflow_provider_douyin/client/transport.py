@@ -81,6 +81,9 @@ class ApiResponse:
     sub_code: str = ""
     http_status: int = 200
     attempts: int = 1
+    text_clean: bool = False
+    """Known from the raw body: no string in ``data`` holds a NUL or a lone surrogate, so every
+    database stores them as they are and rows need not check each value."""
 
 
 class PlatformProtocol(Protocol):
@@ -170,8 +173,10 @@ class Transport:
         cut_by_budget = deadline == budget_left
         started = self._clock()
         try:
-            http_status, payload = self._send(method, call, deadline, cut_by_budget)
-            response = replace(self._protocol.parse(method, http_status, payload), attempts=number)
+            http_status, payload, clean = self._send(method, call, deadline, cut_by_budget)
+            response = replace(
+                self._protocol.parse(method, http_status, payload), attempts=number, text_clean=clean
+            )
         except DouyinError as exc:
             if isinstance(exc, DouyinThrottledError) and self._limiter:
                 self._limiter.throttled()
@@ -182,7 +187,9 @@ class Transport:
         self._log(method, params, number, started, waited, response)
         return response
 
-    def _send(self, method: str, call: HttpCall, deadline: float, cut_by_budget: bool) -> tuple[int, Any]:
+    def _send(
+        self, method: str, call: HttpCall, deadline: float, cut_by_budget: bool
+    ) -> tuple[int, Any, bool]:
         failure: DouyinError | None = None
         with _AttemptDeadline(deadline) as guard:
             try:
@@ -211,7 +218,7 @@ class Transport:
             )
         if failure is not None:
             raise failure
-        return resp.status_code, _decode(method, resp, content)
+        return resp.status_code, _decode(method, resp, content), _clean_text(content)
 
     def _log(
         self,
@@ -242,6 +249,17 @@ class Transport:
             latency=latency,
             throttle_wait=waited,
         )
+
+
+_UNCLEAN_MARKERS = (b"\\u0000", b"\\ud", b"\\uD", b"\xed", b"\x00")
+"""Bytes without which a JSON body cannot decode to a NUL or a lone surrogate: the NUL and surrogate
+escapes, the UTF-8 lead byte of U+D000..U+DFFF (decoding passes encoded surrogates through), and the
+NUL byte (also in UTF-16/32 bodies, which are then checked value by value)."""
+
+
+def _clean_text(content: bytes) -> bool:
+    """Whether every string ``content`` decodes to is storable as is (a few fast byte scans)."""
+    return not any(marker in content for marker in _UNCLEAN_MARKERS)
 
 
 def _decode(method: str, resp: requests.Response, content: bytes) -> Any:
