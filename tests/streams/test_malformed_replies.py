@@ -479,6 +479,24 @@ def test_repaired_strings_warn_once_per_column(sqlite_hook, caplog):
     assert landed(sqlite_hook, "orders", "buyer_words") == {("ab",)}
 
 
+def test_surrogates_sent_as_raw_utf8_bytes_are_repaired_too(sqlite_hook, caplog):
+    """A body carrying a lone surrogate as raw (invalid) UTF-8 bytes, not as an escape, decodes to
+    one: the quick scan of the raw body must still send its page through the per-value repair."""
+
+    def raw_surrogates(envelope: Envelope, params: Params) -> bytes:
+        for record in envelope["data"]["shop_order_list"]:
+            record["buyer_words"] = "x\ud800y"
+        return json.dumps(envelope, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+    fault = Fault("order.searchList", raw_surrogates)
+    with caplog.at_level(logging.WARNING), FakeGateway(orders=some_orders(), fault=fault) as gateway:
+        assert land(gateway, sqlite_hook, "orders") is None
+    assert b"\xed\xa0\x80" in raw_surrogates({"data": {"shop_order_list": [{}]}}, {})
+    assert fault.served >= 3
+    assert landed(sqlite_hook, "orders", "buyer_words") == {("x\ufffdy",)}
+    assert any("buyer_words" in r.getMessage() for r in caplog.records)
+
+
 def test_reversed_pages_fail_within_a_bounded_number_of_requests(sqlite_hook):
     fault = Fault("order.searchList", edit_records(lambda r: r[::-1]), pages)
     with FakeGateway(orders=some_orders(), fault=fault) as gateway:
