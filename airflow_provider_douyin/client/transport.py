@@ -251,15 +251,18 @@ class Transport:
         )
 
 
-_UNCLEAN_MARKERS = (b"\\u0000", b"\\ud", b"\\uD", b"\xed", b"\x00")
-"""Bytes without which a JSON body cannot decode to a NUL or a lone surrogate: the NUL and surrogate
-escapes, the UTF-8 lead byte of U+D000..U+DFFF (decoding passes encoded surrogates through), and the
-NUL byte (also in UTF-16/32 bodies, which are then checked value by value)."""
-
-
 def _clean_text(content: bytes) -> bool:
-    """Whether every string ``content`` decodes to is storable as is (a few fast byte scans)."""
-    return not any(marker in content for marker in _UNCLEAN_MARKERS)
+    """Whether every string ``content`` decodes to is storable as is, from a few fast byte scans.
+
+    A JSON body decodes to a NUL or a lone surrogate only through a ``\\u0000`` or ``\\uD800``-style
+    escape, or raw bytes: 0xED leads the UTF-8 of U+D000..U+DFFF (decoding lets encoded surrogates
+    through), and NUL bytes (also in UTF-16/32 bodies, which are then checked value by value).
+    """
+    if b"\xed" in content or b"\x00" in content:
+        return False
+    if b"\\u" not in content:  # a UTF-8 body without escapes: the common case, one more scan
+        return True
+    return not (b"\\u0000" in content or b"\\ud" in content or b"\\uD" in content)
 
 
 def _decode(method: str, resp: requests.Response, content: bytes) -> Any:
