@@ -81,6 +81,9 @@ class ApiResponse:
     sub_code: str = ""
     http_status: int = 200
     attempts: int = 1
+    server_time: float | None = None
+    """The platform's clock when it replied (epoch seconds), where the envelope states it (the Open
+    Platform's ``extra.now``): what "the last 30 days" in a reply counts from."""
 
 
 class PlatformProtocol(Protocol):
