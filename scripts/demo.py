@@ -4,8 +4,10 @@ Starts ``douyin-sandbox`` in-process, prepares an Airflow home under ``.demo/`` 
 shop, 抖音来客 (Open Platform) and warehouse connections, runs every example DAG with
 ``airflow dags test`` and prints what landed next to the sandbox's ground truth.
 
-Every run prints the same tables, whenever it runs: the sandbox's business clock is pinned
-to 12:00 Asia/Shanghai two days before today (``shop_clock``), so the shop, its published
+Every run prints the same tables, whenever it runs (but for the live-room report's room ids
+and audiences, which the platform derives from the dates the rooms went on air): the sandbox's
+business clock is pinned to 12:00 Asia/Shanghai two days before today (``shop_clock``), so the
+shop, its published
 bills and its fund flows are the same shop shifted by whole days, and the DAGs read windows
 relative to that clock. Each run also starts from an empty warehouse and metadata DB, so
 nothing an earlier run stored (rows, watermarks, tokens of another sandbox) is left over.
