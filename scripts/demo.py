@@ -24,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as time_of_day
 from pathlib import Path
@@ -215,15 +216,23 @@ def report(warehouse: Path, expected: dict[str, int], clock: datetime) -> tuple[
             lines.append(f"  day {back:>3}{orders:>8} orders{gmv:>14,.2f}")
         lines += ["", "Live rooms, top 5 by GMV: sales beside viewers (douyin_live_room_report)"]
         header = ("room_id", "author", "GMV yuan", "buyers", "viewers", "conversion")
-        lines.append("  {:<21}{:<18}{:>12}{:>8}{:>9}{:>12}".format(*header))
+        lines.append("  {:<21}{:<28}{:>12}{:>8}{:>9}{:>12}".format(*header))
         for room, author, gmv, buyers, viewers, conversion in db.execute(
             """SELECT room_id, author_name, gmv / 100.0, buyers, watch_users, buyer_conversion
                FROM douyin_live_room_report ORDER BY gmv DESC, room_id LIMIT 5"""
         ):
             rate = "-" if conversion is None else f"{conversion:.1%}"
             viewers = "-" if viewers is None else viewers
-            lines.append(f"  {room:<21}{author or '-':<18}{gmv:>12,.2f}{buyers:>8}{viewers:>9}{rate:>12}")
+            lines.append(
+                f"  {room:<21}{pad(author or '-', 28)}{gmv:>12,.2f}{buyers:>8}{viewers:>9}{rate:>12}"
+            )
     return "\n".join(lines), exact
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (a Chinese character takes two)."""
+    shown = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - shown, 1)
 
 
 def reset(home: Path, warehouse: Path, logs: Path) -> None:
