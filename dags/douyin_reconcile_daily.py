@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
 from airflow.sdk import DAG
@@ -40,6 +41,22 @@ from douyin_common import (
 from airflow_provider_douyin.operators.reconcile import DouyinReconcileOperator
 
 log = logging.getLogger(__name__)
+
+
+class WaitUntil(DateTimeSensorAsync):
+    """Sleeps in the triggerer until ``target_time``; succeeds at once when that has passed.
+
+    ``DateTimeSensorAsync`` defers even then, and a trigger that fires at once can resume the task
+    before the scheduler has seen it defer: the scheduler then fails that attempt ("finished with
+    state success, but the task instance's state attribute is queued") and the run needs a retry.
+    """
+
+    def execute(self, context: Any) -> None:
+        if datetime.now(timezone.utc) > self._moment:
+            self.log.info("It is past %s: no wait", self._moment.isoformat())
+            return None
+        return super().execute(context)
+
 
 AFTER_THE_LAST_HOURLY_LANDING = timedelta(seconds=float(os.environ.get("DOUYIN_RECONCILE_DELAY_S", "3600")))
 
@@ -68,7 +85,7 @@ with DAG(
     tags=["douyin", "reconciliation"],
     doc_md=__doc__,
 ):
-    after_the_last_hourly_landing = DateTimeSensorAsync(
+    after_the_last_hourly_landing = WaitUntil(
         task_id="after_the_last_hourly_landing",
         target_time="{{ (run_window(dag, dag_run, params).end + after_landing).isoformat() }}",
     )

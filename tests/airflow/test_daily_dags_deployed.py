@@ -153,6 +153,30 @@ def test_live_and_reconcile_dags_run_scheduled_and_triggered_on_their_windows(de
     check_live_runs(deployment, sandbox, warehouse, [r for r in runs if r["dag_id"] == LIVE])
     check_reconciliations(deployment, sandbox, [r for r in runs if r["dag_id"] == RECONCILE])
 
+    # Run again (a cleared task, as after a fix): the scheduled run reads the same windows again.
+    scheduled = by_type[(LIVE, "scheduled")]
+    before = {task: xcom(deployment, scheduled, task) for task in ("land_orders", "land_live_room_stats")}
+    body = {"dry_run": False, "dag_run_id": scheduled["dag_run_id"], "only_failed": False}
+    body |= {"task_ids": list(before), "include_downstream": True}
+    deployment.api("POST", f"/dags/{LIVE}/clearTaskInstances", json=body)
+
+    def rerun_done() -> list[dict] | None:
+        tis = deployment.task_instances(LIVE, scheduled["dag_run_id"])
+        again = [ti for ti in tis if ti["task_id"] in (*before, "live_room_report")]
+        done = all(ti["try_number"] == 2 and ti["state"] in ("success", "failed") for ti in again)
+        return again if done else None
+
+    again = deployment.wait_for(rerun_done, 240, "the cleared tasks to run again")
+    assert {ti["state"] for ti in again} == {"success"}, deployment.task_logs({LIVE})
+    for task, first in before.items():
+        second = xcom(deployment, scheduled, task)
+        assert (second["window_start"], second["window_end"]) == (first["window_start"], first["window_end"])
+        assert second["rows"] == first["rows"], task
+    rerun = deployment.api("GET", f"/dags/{LIVE}/dagRuns/{scheduled['dag_run_id']}")
+    check_live_runs(
+        deployment, sandbox, warehouse, [rerun, *(r for r in runs if r["dag_id"] == LIVE and r != scheduled)]
+    )
+
 
 def check_live_runs(deployment: Deployment, sandbox: Any, warehouse: Path, runs: list[dict]) -> None:
     orders = sandbox.truth("orders", shop_id=SHOP_ID)
