@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_douyin.client.ratelimit import START
+
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "douyin_orders_hourly"
 SCHEDULE_MINUTE = 5
@@ -97,15 +99,15 @@ def project(
     measured: dict[str, Any], *, orders: int, shops: int, days: int, slots: int, window_hours: int = 1
 ) -> dict[str, float]:
     """Hours for a ``days``-day backfill, in windows of ``window_hours``, of ``shops`` shops holding
-    ``orders`` orders, at ``PROJECTION_QPS``: the slower of the API (requests ÷ 0.95·QPS, the limiter's
-    steady pace) and Airflow (task instances × measured slot-seconds per task ÷ ``slots``).
+    ``orders`` orders, at ``PROJECTION_QPS``: the slower of the API (requests ÷ the limiter's steady pace,
+    ``START`` × QPS) and Airflow (task instances × measured slot-seconds per task ÷ ``slots``).
 
     Requests = a fixed cost per window (one shop, one stream, one window: the measured requests beyond one
     per 100 records, over the windows read) + one per 100 records. One task per shop, stream and window.
     """
     windows = days * 24 // window_hours * shops * 2
     requests = windows * measured["requests_per_window"] + orders * measured["requests_per_order"]
-    api_hours = requests / (0.95 * PROJECTION_QPS) / 3600
+    api_hours = requests / (START * PROJECTION_QPS) / 3600
     airflow_hours = windows * measured["task_seconds"] / slots / 3600
     return {
         "requests": requests,

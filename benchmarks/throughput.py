@@ -161,7 +161,9 @@ def main() -> int:
             quiet_second(server)
             print(f"provider: run_sync(orders, max_workers={workers}) ...", flush=True)
             recorder = SliceRecorder(client.request)
+            cpu_started = time.process_time()
             result = sync_orders(recorder, hook, window, max_workers=workers)
+            cpu = time.process_time() - cpu_started
             wire, throttled = search_stats(server)
             landed = landed_ids(db_path)
 
@@ -201,6 +203,12 @@ def main() -> int:
             "provider pacing",
             f"{wire / result.seconds:.1f} req/s on the wire of {args.qps} allowed; "
             f"the reader's {result.requests} requests at exactly {args.qps}/s would take {ideal_s:.1f} s",
+        ),
+        (
+            "provider CPU",
+            # At qps requests/s a page may cost at most 1/qps s of this process's CPU (all cores).
+            f"{cpu:.1f} s = {1000 * cpu / max(wire, 1):.1f} ms per request (reading, checking and "
+            f"landing in SQLite); {1000 / args.qps:.0f} ms per request is the most qps {args.qps} leaves",
         ),
         ("provider slices", recorder.summary()),
         ("provider exactness", f"lost/duplicated/extra = {lost}/{duplicated}/{extra}"),

@@ -84,6 +84,9 @@ class ApiResponse:
     server_time: float | None = None
     """The platform's clock when it replied (epoch seconds), where the envelope states it (the Open
     Platform's ``extra.now``): what "the last 30 days" in a reply counts from."""
+    text_clean: bool = False
+    """Known from the raw body: no string in ``data`` holds a NUL or a lone surrogate, so every
+    database stores them as they are and rows need not check each value."""
 
 
 class PlatformProtocol(Protocol):
@@ -173,8 +176,10 @@ class Transport:
         cut_by_budget = deadline == budget_left
         started = self._clock()
         try:
-            http_status, payload = self._send(method, call, deadline, cut_by_budget)
-            response = replace(self._protocol.parse(method, http_status, payload), attempts=number)
+            http_status, payload, clean = self._send(method, call, deadline, cut_by_budget)
+            response = replace(
+                self._protocol.parse(method, http_status, payload), attempts=number, text_clean=clean
+            )
         except DouyinError as exc:
             if isinstance(exc, DouyinThrottledError) and self._limiter:
                 self._limiter.throttled()
@@ -185,7 +190,9 @@ class Transport:
         self._log(method, params, number, started, waited, response)
         return response
 
-    def _send(self, method: str, call: HttpCall, deadline: float, cut_by_budget: bool) -> tuple[int, Any]:
+    def _send(
+        self, method: str, call: HttpCall, deadline: float, cut_by_budget: bool
+    ) -> tuple[int, Any, bool]:
         failure: DouyinError | None = None
         with _AttemptDeadline(deadline) as guard:
             try:
@@ -214,7 +221,7 @@ class Transport:
             )
         if failure is not None:
             raise failure
-        return resp.status_code, _decode(method, resp, content)
+        return resp.status_code, _decode(method, resp, content), _clean_text(content)
 
     def _log(
         self,
@@ -245,6 +252,20 @@ class Transport:
             latency=latency,
             throttle_wait=waited,
         )
+
+
+def _clean_text(content: bytes) -> bool:
+    """Whether every string ``content`` decodes to is storable as is, from a few fast byte scans.
+
+    A JSON body decodes to a NUL or a lone surrogate only through a ``\\u0000`` or ``\\uD800``-style
+    escape, or raw bytes: 0xED leads the UTF-8 of U+D000..U+DFFF (decoding lets encoded surrogates
+    through), and NUL bytes (also in UTF-16/32 bodies, which are then checked value by value).
+    """
+    if b"\xed" in content or b"\x00" in content:
+        return False
+    if b"\\u" not in content:  # a UTF-8 body without escapes: the common case, one more scan
+        return True
+    return not (b"\\u0000" in content or b"\\ud" in content or b"\\uD" in content)
 
 
 def _decode(method: str, resp: requests.Response, content: bytes) -> Any:

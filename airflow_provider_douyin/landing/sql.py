@@ -16,12 +16,14 @@ Guarantees of :meth:`SqlLanding.upsert`:
 from __future__ import annotations
 
 import json
+import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 from airflow.utils.log.logging_mixin import LoggingMixin
 
 from airflow_provider_douyin.landing.dialects import LandingDialect, Placeholders, dialect_class
@@ -40,8 +42,17 @@ _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":
 
 
 def dump_json(value: Any) -> str:
-    """The canonical text of a ``json`` column: compact, sorted keys, non-ASCII kept as is."""
-    return _JSON.encode(value)
+    """The canonical text of a ``json`` column: compact, sorted keys, non-ASCII kept as is.
+
+    orjson writes the same text about seven times faster (an order's ``_extra`` is kilobytes, on
+    every row); what it refuses (keys that are not strings, integers beyond 64 bits) goes through
+    the standard encoder. A NaN or infinity (which ``json.loads`` accepts, but which no JSON column
+    type stores) is written as ``null``.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return _JSON.encode(value)
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,10 @@ class SqlLanding(LoggingMixin):
         self._dialect_name = dialect
         self._columns = table.landed_column_names
         self._known = frozenset(self._columns)
+        columns = self._columns
+        self._values: Callable[[Mapping[str, Any]], tuple[Any, ...]] = (
+            operator.itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+        )
         self._pk_idx = [self._columns.index(k) for k in table.primary_key]
         self._v_idx = self._columns.index(table.version_column)
         self._json_idx = [i for i, c in enumerate(table.landed_columns) if c.type == "json"]
@@ -180,13 +195,19 @@ class SqlLanding(LoggingMixin):
                 raise ValueError(
                     f"table {self.table_name!r}: row #{n} is a {type(row).__name__}, not a mapping"
                 )
-            unknown = row.keys() - self._known
-            if unknown:
-                raise ValueError(
-                    f"table {self.table_name!r}: row #{n} has unknown column(s) {sorted(unknown)!r} "
-                    f"(declared: {list(self._columns)!r})"
-                )
-            values = [row.get(c) for c in self._columns]
+            try:
+                # A row holding exactly the declared columns (a stream's rows): one C-level read.
+                values = list(self._values(row)) if len(row) == len(self._columns) else None
+            except KeyError:
+                values = None
+            if values is None:
+                unknown = row.keys() - self._known
+                if unknown:
+                    raise ValueError(
+                        f"table {self.table_name!r}: row #{n} has unknown column(s) {sorted(unknown)!r} "
+                        f"(declared: {list(self._columns)!r})"
+                    )
+                values = [row.get(c) for c in self._columns]
             for i in (*pk_idx, v_idx):
                 if values[i] is None:
                     kind = "primary-key" if i in pk_idx else "version"

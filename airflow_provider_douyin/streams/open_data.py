@@ -332,7 +332,7 @@ class _Collect:
 
         return self._pages.fetch(params, noting_the_clock, method)
 
-    def emit(self, records: list[Mapping[str, Any]], log_id: str) -> None:
+    def emit(self, records: list[Mapping[str, Any]], log_id: str, *, clean: bool = False) -> None:
         self.records += records
 
     def report_total(self, total: int) -> None:
@@ -427,7 +427,7 @@ class FansProfilePager(Pager):
 
     def walk(self, pages: Pages, window: Window | None) -> None:
         page = pages.fetch({}, self._fans)
-        pages.emit(page.records, page.log_id)
+        pages.emit(page.records, page.log_id, clean=page.clean)
 
     @staticmethod
     def _fans(response: ApiResponse) -> Page:

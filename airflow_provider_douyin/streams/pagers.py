@@ -68,8 +68,9 @@ class Pages(Protocol):
         """
         ...
 
-    def emit(self, records: list[Mapping[str, Any]], log_id: str) -> None:
-        """Hand checked records on as rows; a pager emits each record once."""
+    def emit(self, records: list[Mapping[str, Any]], log_id: str, *, clean: bool = False) -> None:
+        """Hand checked records on as rows; a pager emits each record once. ``clean``: the reply's
+        strings need no repair (``Page.clean``), so their values are not checked one by one."""
         ...
 
     def report_total(self, total: int) -> None:
@@ -95,7 +96,7 @@ class Pager(ABC):
         params = {"cursor": 0, "count": self.page_size}
         while True:
             page = pages.fetch(params, self.check)  # page.cursor is None once has_more is false
-            pages.emit(page.records, page.log_id)
+            pages.emit(page.records, page.log_id, clean=page.clean)
             if page.cursor is None:
                 return
             params = {**params, "cursor": page.cursor}
@@ -106,8 +107,12 @@ class Pager(ABC):
     page_size: int
 
     def count(self, pages: Pages, window: Window) -> int | None:
-        """How many records ``window`` holds, from one small request, so the reader can cut it into
-        slices read at once; ``None``: this style cannot count, so the window is read in one walk."""
+        """How many records ``window`` holds, from one small request; ``None``: this style cannot count."""
+        return None
+
+    def open(self, pages: Pages, window: Window) -> Opening | None:
+        """Read the first page of ``window``, so the reader can cut the rest into slices read at once;
+        ``None``: this style cannot count, so the window is read in one walk."""
         return None
 
     def probe(self, pages: Pages, window: Window) -> int:
@@ -124,6 +129,16 @@ class Pager(ABC):
     def _records(self, response: ApiResponse) -> tuple[Mapping[str, Any], list[Mapping[str, Any]]]:
         data = data_object(response)
         return data, record_list(response, data, self.records)
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a window's first page told the reader: the window's ``total``, and that its records
+    before ``rest`` (``emitted`` of them) were emitted already, so only ``[rest, end)`` is left."""
+
+    total: int
+    emitted: int
+    rest: int
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,29 @@ class DoudianKeysetPager(Pager):
         )
         return probe.total
 
+    def open(self, pages: Pages, window: Window) -> Opening:
+        """A full first page plans the read and is not wasted: a short one is the whole window; from a
+        full one, every record before its last second is emitted (records of that second may continue
+        on the next page, so the rest is read from that second on).
+
+        A window that answers "empty" is still walked: one reply alone does not make a window empty.
+        """
+        stream, size = pages.stream, self.page_size
+        page = pages.fetch(
+            self._params(stream, window.start, window.end, self.first_page, size),
+            self._check(stream, window.start, window.end, size),
+        )
+        if not page.records:
+            return Opening(page.total, 0, window.start)
+        if len(page.records) < size:
+            done, rest = page.records, window.end
+        else:
+            rest = page.times[-1]
+            done = [r for r, t in zip(page.records, page.times, strict=True) if t < rest]
+        if done:
+            pages.emit(done, page.log_id, clean=page.clean)
+        return Opening(page.total, len(done), rest)
+
     def walk(self, pages: Pages, window: Window | None) -> None:
         """Keyset-walk one slice, checking every total against what the previous page left.
 
@@ -197,7 +235,7 @@ class DoudianKeysetPager(Pager):
                 )
             fresh = [r for r, k in zip(page.records, page.keys, strict=True) if k not in emitted_at_cursor]
             if fresh:
-                pages.emit(fresh, page.log_id)
+                pages.emit(fresh, page.log_id, clean=page.clean)
             if len(page.records) < size:
                 break
             last = page.times[-1]
@@ -284,7 +322,7 @@ class DoudianKeysetPager(Pager):
                 already.update(page.keys)
                 found.update(page.keys)
                 if fresh:
-                    pages.emit(fresh, page.log_id)
+                    pages.emit(fresh, page.log_id, clean=page.clean)
             elif high - low <= 1:
                 found |= self._read_second_by_offset(pages, second, already, tiebreak_range=(low, high))
             else:
@@ -329,7 +367,7 @@ class DoudianKeysetPager(Pager):
                 ]
                 seen.update(page.keys)
                 if fresh:
-                    pages.emit(fresh, page.log_id)
+                    pages.emit(fresh, page.log_id, clean=page.clean)
                 if len(page.records) < size:
                     break
                 page_number += 1
@@ -366,7 +404,7 @@ class FinanceCursorPager(Pager):
         while True:
             page = pages.fetch(params, check)
             if page.records:
-                pages.emit(page.records, page.log_id)
+                pages.emit(page.records, page.log_id, clean=page.clean)
             cursor = page.cursor
             if cursor is None:
                 return
@@ -432,7 +470,7 @@ class ProductCursorPager(Pager):
             if not page.records:
                 break
             keys.update(page.keys)
-            pages.emit(page.records, page.log_id)
+            pages.emit(page.records, page.log_id, clean=page.clean)
             params = {**params, "cursor_id": page.cursor}
         if len(keys) < smallest_total:
             raise DouyinIncompleteReadError(
@@ -497,7 +535,7 @@ class OpenCursorPager(Pager):
                 )
             keys.update(page.keys)
             if page.records:
-                pages.emit(page.records, page.log_id)
+                pages.emit(page.records, page.log_id, clean=page.clean)
             if page.cursor is None:
                 break
             if page.cursor in cursors:

@@ -144,8 +144,8 @@ class _WalkPages:
         self._reader._after_page(self._walk, page)
         return page
 
-    def emit(self, records: list[Mapping[str, Any]], log_id: str) -> None:
-        self._reader.emit(records, log_id)
+    def emit(self, records: list[Mapping[str, Any]], log_id: str, *, clean: bool = False) -> None:
+        self._reader.emit(records, log_id, clean=clean)
 
     def report_total(self, total: int) -> None:
         if not self._walk.stolen:  # a stolen range's records were counted in its parent's total
@@ -236,7 +236,7 @@ class StreamReader:
         reply, reading again while it is malformed or short."""
         return self._fetch(params, check, method or self.stream.method)
 
-    def emit(self, records: list[Mapping[str, Any]], log_id: str) -> None:
+    def emit(self, records: list[Mapping[str, Any]], log_id: str, *, clean: bool = False) -> None:
         """Turn checked records into rows for every table, and fan out their per-record calls."""
         self.progress.count_records(len(records))
         rows: Rows = {}
@@ -247,9 +247,9 @@ class StreamReader:
             out = rows.setdefault(table.name, [])
             for record in records:
                 if binding.records is None:
-                    out.append(self._rows.row(table, record, log_id=log_id))
+                    out.append(self._rows.row(table, record, log_id=log_id, clean=clean))
                 else:
-                    out.extend(self._rows.nested(table, record, binding.records, log_id=log_id))
+                    out.extend(self._rows.nested(table, record, binding.records, log_id=log_id, clean=clean))
         self._put(rows)
         for binding in self.stream.tables:
             if binding.fan_out_method:
@@ -275,27 +275,34 @@ class StreamReader:
             self._submit_walk(piece)
 
     def _slices(self, window: Window) -> list[Window]:
-        total = self.stream.pager.count(self, window)
-        if total is None:
+        opening = self.stream.pager.open(self, window)
+        if opening is None:
             return [window]
-        self._probe_total = (self._probe_total or 0) + total
+        with self._pending_lock:
+            self._probe_total = (self._probe_total or 0) + opening.total
+            self._slice_totals += opening.emitted
+        if opening.rest >= window.end:
+            return []
+        rest = Window(opening.rest, window.end)
+        left = opening.total - opening.emitted
         # A slice per worker (records cluster in time, so equal-time slices are unequal in size, and
         # idle workers then steal from the largest), never slices under ~5 pages: every slice ends
         # on a short page. Pagers that cannot hand over a range get four per worker, and slices of
-        # at most ``slice_records``. The probe only plans: even a window it calls empty is read,
-        # and the slices' own totals are checked against it.
-        five_pages = math.ceil(total / (5 * self.stream.pager.page_size))
+        # at most ``slice_records``. The first page only plans the rest: even a window it calls
+        # empty is read, and the slices' own totals are checked against it.
+        five_pages = math.ceil(left / (5 * self.stream.pager.page_size))
         if self._stealing:
             parts = min(self.max_workers, five_pages)
         else:
-            parts = max(math.ceil(total / self.slice_records), min(4 * self.max_workers, five_pages))
+            parts = max(math.ceil(left / self.slice_records), min(4 * self.max_workers, five_pages))
         parts = min(self.max_slices, max(1, parts))
-        slices = window.split(parts)
+        slices = rest.split(parts)
         log.info(
-            "Stream %s window %s..%s holds ~%d records; reading %d slices",
+            "Stream %s window %s..%s holds ~%d records; reading %d more in %d slices",
             self.stream.name,
             *window.isoformat(),
-            total,
+            opening.total,
+            left,
             len(slices),
         )
         return slices

@@ -85,6 +85,10 @@ class _TablePlan:
 
     columns: tuple[_ColumnPlan, ...]
     read_tree: _ReadTree
+    cells: tuple[tuple[str, str, str | None, _ColumnPlan], ...] = ()
+    """Per column: name, type, the record key it reads when that is all there is to it (a key of
+    the record itself, no twin), and its plan; plain tuples, so the row loop unpacks instead of
+    looking up attributes (a large page builds tens of thousands of cells)."""
 
     @classmethod
     def of(cls, table: Table) -> _TablePlan:
@@ -101,7 +105,11 @@ class _TablePlan:
             for c in table.columns
             for parts in [tuple(c.source.lstrip("^").split("."))]
         )
-        return cls(columns, _read_tree(table))
+        cells = tuple(
+            (p.column.name, p.column.type, p.key if not p.from_parent and p.twin is None else None, p)
+            for p in columns
+        )
+        return cls(columns, _read_tree(table), cells)
 
 
 def _read_tree(table: Table) -> _ReadTree:
@@ -207,48 +215,57 @@ class RowBuilder:
         parent: Mapping[str, Any] | None = None,
         *,
         log_id: str = "",
+        clean: bool = False,
     ) -> dict[str, Any]:
+        """The row of ``table`` for ``record``. ``clean``: no string in it holds a NUL or a lone
+        surrogate (known from the raw reply), so values are not checked one by one."""
         if not isinstance(record, Mapping):
             raise self._error(table, f"record is {type(record).__name__}, not an object", log_id)
         plan = self._plan(table)
         extra = _unread(record, plan.read_tree)
         row: dict[str, Any] = {}
-        for step in plan.columns:
-            column = step.column
-            source = record
-            if step.from_parent:
-                if parent is None:
-                    raise RecordShapeError(f"path {column.source!r} needs a parent record")
-                source = parent
-            if step.key is not None and type(source) is dict:
-                value = source.get(step.key)
+        is_dict = type(record) is dict
+        for name, kind, key, step in plan.cells:
+            if key is not None and is_dict:
+                value = record.get(key)
             else:
-                value = _resolve(source, step.parts)
-            if step.twin is not None and (exact := self._twin(record, step.twin, column, table)) is not None:
-                row[column.name] = exact
-                continue
+                source = record
+                if step.from_parent:
+                    if parent is None:
+                        raise RecordShapeError(f"path {step.column.source!r} needs a parent record")
+                    source = parent
+                if step.key is not None and type(source) is dict:
+                    value = source.get(step.key)
+                else:
+                    value = _resolve(source, step.parts)
+                if step.twin is not None:
+                    exact = self._twin(record, step.twin, step.column, table)
+                    if exact is not None:
+                        row[name] = exact
+                        continue
             if value is None:
-                row[column.name] = None
+                row[name] = None
                 continue
             # The common cases of _coerce, without its calls: most of a row's cost on a large page.
-            kind, cls = column.type, type(value)
-            if kind == "str" and cls is str and _storable(value):
-                row[column.name] = value
-                continue
-            if kind == "int" and cls is int and INT64_MIN <= value <= INT64_MAX:
-                row[column.name] = value
+            cls = type(value)
+            if (
+                (cls is str and kind == "str" and (clean or _storable(value)))
+                or (cls is int and kind == "int" and INT64_MIN <= value <= INT64_MAX)
+                or (kind == "json" and clean)
+            ):
+                row[name] = value
                 continue
             try:
-                row[column.name] = self._coerce(value, column, table)
+                row[name] = self._coerce(value, step.column, table)
             except _Misfit as misfit:
                 if step.strict:
-                    raise self._error(table, f"column {column.name!r} {misfit.detail}", log_id) from None
-                row[column.name] = None
+                    raise self._error(table, f"column {name!r} {misfit.detail}", log_id) from None
+                row[name] = None
                 if not step.from_parent:  # a parent's value is the parent row's to keep
                     _place(extra, step.parts, value)
                 self._warn_once(
                     table,
-                    column.source,
+                    step.column.source,
                     "%s: table %r field %r %s; landing it in _extra with the column NULL "
                     "(warned once per column per read)",
                     misfit.detail,
@@ -256,18 +273,27 @@ class RowBuilder:
         missing = [k for k in table.primary_key if row[k] in (None, "")]
         if missing:
             raise self._error(table, f"record without primary key {missing}", log_id)
-        row[EXTRA_COLUMN.name] = self._repair_nested(extra, EXTRA_COLUMN, table) if extra else None
+        if not extra:
+            row[EXTRA_COLUMN.name] = None
+        else:
+            row[EXTRA_COLUMN.name] = extra if clean else self._repair_nested(extra, EXTRA_COLUMN, table)
         return row
 
     def nested(
-        self, table: Table, record: Mapping[str, Any], records_path: str, *, log_id: str = ""
+        self,
+        table: Table,
+        record: Mapping[str, Any],
+        records_path: str,
+        *,
+        log_id: str = "",
+        clean: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Rows for a child table read from a list nested inside ``record``."""
         children = lookup(record, records_path) or []
         if not isinstance(children, list):
             raise self._error(table, f"{records_path!r} is not a list", log_id)
         for child in children:
-            yield self.row(table, child, parent=record, log_id=log_id)
+            yield self.row(table, child, parent=record, log_id=log_id, clean=clean)
 
     def _twin(self, record: Mapping[str, Any], parts: tuple[str, ...], column: Column, table: Table) -> Any:
         """The column's value read from its text twin; ``None`` when the twin is absent, empty or unfit

@@ -40,6 +40,11 @@ class Page:
     def log_id(self) -> str:
         return self.response.log_id
 
+    @property
+    def clean(self) -> bool:
+        """Every string of the page is storable as it is (``ApiResponse.text_clean``)."""
+        return self.response.text_clean
+
 
 def kind(value: Any) -> str:
     """How a wrong value is named in an error: its type, never the value (it may be personal data)."""

@@ -153,8 +153,14 @@ def pages(n: int, params: Params) -> bool:
     return params.get("size", 0) > 1
 
 
-def probe(n: int, params: Params) -> bool:
-    return params.get("size") == 1
+def opening(n: int, params: Params) -> bool:
+    """The window's first page, which plans the read; a read of it again is not picked."""
+    return n == 0
+
+
+def whole_window(n: int, params: Params) -> bool:
+    """Every read of the window's first page."""
+    return params["update_time_start"] == WINDOW.start and params["update_time_end"] == WINDOW.end
 
 
 def later_pages(n: int, params: Params) -> bool:
@@ -174,7 +180,7 @@ def once(when: Callable[[int, Params], bool]) -> Callable[[int, Params], bool]:
 
 
 def second_page_once(n: int, params: Params) -> bool:
-    return n == 2  # probe, first page, second page
+    return n == 2  # the window's first page, the first slice's first and second pages
 
 
 @dataclass(frozen=True)
@@ -208,7 +214,7 @@ CASES = [
     Case("data null", orders_fault(put("data", None)), SHAPE),
     Case("data a string", orders_fault(put("data", "ok")), SHAPE),
     Case("data a list", orders_fault(put("data", [])), SHAPE),
-    Case("data missing on the probe", orders_fault(drop("data"), probe), SHAPE),
+    Case("data missing on the opening page", orders_fault(drop("data"), whole_window), SHAPE),
     Case("data null once", orders_fault(put("data", None), once(pages)), None),
     # the record list
     Case("list missing", orders_fault(drop("data.shop_order_list")), SHAPE),
@@ -226,10 +232,11 @@ CASES = [
     Case("total negative", orders_fault(put("data.total", -1)), SHAPE),
     Case("total a boolean", orders_fault(put("data.total", True)), SHAPE),
     Case("total 0 on pages with records", orders_fault(put("data.total", 0)), SHAPE),
-    Case("count probe answers total 0", orders_fault(put("data.total", 0), probe), SHAPE),
+    Case("opening page answers total 0", orders_fault(put("data.total", 0), whole_window), SHAPE),
     Case(
-        "count probe answers total 0 and no list",
-        orders_fault(put("data", {"total": 0, "shop_order_list": []}), probe),
+        # An empty answer is read again; the window's records then contradict its first total.
+        "opening page answers total 0 and no list, once",
+        orders_fault(put("data", {"total": 0, "shop_order_list": []}), opening),
         INCOMPLETE,
     ),
     Case("total absurd", orders_fault(put("data.total", 10**12)), INCOMPLETE),
@@ -472,13 +479,31 @@ def test_repaired_strings_warn_once_per_column(sqlite_hook, caplog):
     assert landed(sqlite_hook, "orders", "buyer_words") == {("ab",)}
 
 
+def test_surrogates_sent_as_raw_utf8_bytes_are_repaired_too(sqlite_hook, caplog):
+    """A body carrying a lone surrogate as raw (invalid) UTF-8 bytes, not as an escape, decodes to
+    one: the quick scan of the raw body must still send its page through the per-value repair."""
+
+    def raw_surrogates(envelope: Envelope, params: Params) -> bytes:
+        for record in envelope["data"]["shop_order_list"]:
+            record["buyer_words"] = "x\ud800y"
+        return json.dumps(envelope, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+    fault = Fault("order.searchList", raw_surrogates)
+    with caplog.at_level(logging.WARNING), FakeGateway(orders=some_orders(), fault=fault) as gateway:
+        assert land(gateway, sqlite_hook, "orders") is None
+    assert b"\xed\xa0\x80" in raw_surrogates({"data": {"shop_order_list": [{}]}}, {})
+    assert fault.served >= 3
+    assert landed(sqlite_hook, "orders", "buyer_words") == {("x\ufffdy",)}
+    assert any("buyer_words" in r.getMessage() for r in caplog.records)
+
+
 def test_reversed_pages_fail_within_a_bounded_number_of_requests(sqlite_hook):
     fault = Fault("order.searchList", edit_records(lambda r: r[::-1]), pages)
     with FakeGateway(orders=some_orders(), fault=fault) as gateway:
         error = land(gateway, sqlite_hook, "orders")
     assert isinstance(error, DouyinResponseShapeError) and "ascending" in str(error)
-    # One probe, then the first page read PAGE_READS times: no walk over reversed records.
-    assert gateway.requests["order.searchList"] == 1 + reader.PAGE_READS
+    # The window's first page read PAGE_READS times: no walk over reversed records.
+    assert gateway.requests["order.searchList"] == reader.PAGE_READS
     assert landed(sqlite_hook, "orders", "order_id") == set()
 
 

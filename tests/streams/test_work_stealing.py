@@ -57,9 +57,7 @@ def test_idle_workers_steal_half_of_the_busiest_range_and_no_record_is_read_twic
     truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
     assert set(emitted) == truth
     assert [order for order, times in emitted.items() if times > 1] == []
-    planned = sum(
-        int(m[1]) for r in caplog.records if (m := re.search(r"reading (\d+) slices", r.getMessage()))
-    )
+    planned = sum(int(m[1]) for r in caplog.records if (m := re.search(r"in (\d+) slices", r.getMessage())))
     assert planned == 4
     # Every stolen range is one more window, and a walk of its own from the cut upwards.
     assert reader.progress.windows_total > planned
