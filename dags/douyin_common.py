@@ -12,14 +12,17 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import pendulum
 from airflow.sdk import BaseOperator, Param, XComArg
 from airflow.sdk.definitions.mappedoperator import MappedOperator
+from croniter import croniter
 
 from airflow_provider_douyin.streams.catalog import get_stream
+from airflow_provider_douyin.streams.windows import parse_datetime
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
 
@@ -82,6 +85,41 @@ WINDOW_END = "{{ params.window_end }}"
 def cron(expression: str) -> CronDataIntervalTimetable:
     """Real data intervals in Shanghai time: Airflow 3's default cron timetable has zero-width ones."""
     return CronDataIntervalTimetable(expression, timezone=TIMEZONE)
+
+
+class RunWindow(NamedTuple):
+    start: datetime
+    end: datetime
+
+
+def last_interval(expression: str, before: datetime) -> RunWindow:
+    """The last whole interval of ``cron(expression)`` that ends at or before ``before``."""
+    moments = croniter(expression, pendulum.instance(before).in_timezone(TIMEZONE) + timedelta(seconds=1))
+    end = moments.get_prev(datetime)
+    return RunWindow(moments.get_prev(datetime), end)
+
+
+def run_window(dag: Any, dag_run: Any, params: Mapping[str, Any]) -> RunWindow:
+    """The window a run covers, for tasks that need one fixed window (a check, not a landing).
+
+    The trigger form's ``window_start``/``window_end``, else the run's data interval, else, in a run
+    without a logical date (`airflow dags trigger`, REST ``"logical_date": null``, which have no data
+    interval), the DAG's last whole interval before the run was triggered: the one a scheduled run
+    at that moment would cover. Templates call it as ``run_window(dag, dag_run, params)`` (the DAG's
+    ``user_defined_macros=RUN_WINDOW_MACROS``).
+    """
+    start, end = dag_run.data_interval_start, dag_run.data_interval_end
+    if start is None or end is None or end <= start:
+        start, end = last_interval(dag.timetable.expression, dag_run.run_after)
+    return RunWindow(
+        parse_datetime(params.get("window_start")) or pendulum.instance(start).in_timezone(TIMEZONE),
+        parse_datetime(params.get("window_end")) or pendulum.instance(end).in_timezone(TIMEZONE),
+    )
+
+
+RUN_WINDOW_MACROS = {"run_window": run_window}
+RUN_WINDOW_START = "{{ run_window(dag, dag_run, params).start.isoformat() }}"
+RUN_WINDOW_END = "{{ run_window(dag, dag_run, params).end.isoformat() }}"
 
 
 LANDING_TARGET = f"{LANDING_PATH or WAREHOUSE_CONN_ID}.douyin_"

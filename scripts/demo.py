@@ -4,8 +4,10 @@ Starts ``douyin-sandbox`` in-process, prepares an Airflow home under ``.demo/`` 
 shop, 抖音来客 (Open Platform) and warehouse connections, runs every example DAG with
 ``airflow dags test`` and prints what landed next to the sandbox's ground truth.
 
-Every run prints the same tables, whenever it runs: the sandbox's business clock is pinned
-to 12:00 Asia/Shanghai two days before today (``shop_clock``), so the shop, its published
+Every run prints the same tables, whenever it runs (but for the live-room report's room ids
+and audiences, which the platform derives from the dates the rooms went on air): the sandbox's
+business clock is pinned to 12:00 Asia/Shanghai two days before today (``shop_clock``), so the
+shop, its published
 bills and its fund flows are the same shop shifted by whole days, and the DAGs read windows
 relative to that clock. Each run also starts from an empty warehouse and metadata DB, so
 nothing an earlier run stored (rows, watermarks, tokens of another sandbox) is left over.
@@ -22,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import unicodedata
 from datetime import date, datetime, timedelta, timezone
 from datetime import time as time_of_day
 from pathlib import Path
@@ -39,6 +42,11 @@ from airflow_provider_douyin.streams.windows import SHANGHAI
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP_ID = 1000001
+OPEN_ID = "_000sandbox0001"
+"""The sandbox's first Douyin user: shop 1's own broadcasting account, whose rooms its orders name."""
+OPEN_CONN_ID = "douyin_open_default"
+USER_SCOPES = "user_info,data.external.item"
+CREATOR_TABLES = ("live_room_stats", "videos", "video_daily", "account_daily", "fans_profile")
 TABLES = ("orders", "order_items", "products", "skus", "after_sales", "settlements", "account_flows")
 LIFE_TABLES = ("life_orders", "life_certificates", "life_products", "life_verify_records", "life_refunds")
 LIFE_KEYS = {
@@ -88,6 +96,7 @@ def example_runs(clock: datetime, days: int) -> list[tuple[str, dict[str, str]]]
         ("douyin_life_hourly", window),
         ("douyin_products_daily", window),
         ("douyin_settlements_daily", {**window, "settlement_date": latest_bill}),
+        ("douyin_live_daily", window),
     ]
 
 
@@ -116,7 +125,9 @@ def airflow_env(home: Path, sandbox_url: str, warehouse: Path) -> dict[str, str]
                     "host": sandbox_url,
                     "login": SANDBOX_CLIENT_KEY,
                     "password": SANDBOX_CLIENT_SECRET,
-                    "extra": {"account_id": str(account_ids(1)[0]), "qps": 50},
+                    # The merchant account for the 抖音来客 streams; the shop's own broadcasting
+                    # Douyin account (the user who authorises below) for rooms, videos and fans.
+                    "extra": {"account_id": str(account_ids(1)[0]), "open_id": OPEN_ID, "qps": 50},
                 }
             ),
             "AIRFLOW_CONN_DOUYIN_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
@@ -129,6 +140,17 @@ def airflow_env(home: Path, sandbox_url: str, warehouse: Path) -> dict[str, str]
 
 def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True)
+
+
+def authorize_user(env: dict[str, str], server: SandboxServer) -> bool:
+    """The one-time user authorization, as a user does it: the sandbox plays the account holder
+    approving the consent page, and ``douyin-oauth exchange`` stores the user's tokens."""
+    code = server.issue_open_auth_code(scope=USER_SCOPES)
+    cli = ["-m", "airflow_provider_douyin.oauth_cli", "exchange", "--conn-id", OPEN_CONN_ID, code]
+    proc = subprocess.run([sys.executable, *cli], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr)
+    return proc.returncode == 0
 
 
 def run_example_dags(
@@ -160,6 +182,8 @@ def truth_counts(server: SandboxServer) -> dict[str, int]:
             counts[table] = len({key(r) for r in rows})
     for table, key in LIFE_KEYS.items():
         counts[table] = len({key(r) for r in server.open_truth(table)})
+    for table in CREATOR_TABLES:
+        counts[table] = len(server.open_truth(table, open_id=OPEN_ID))
     return counts
 
 
@@ -172,7 +196,7 @@ def report(warehouse: Path, expected: dict[str, int], clock: datetime) -> tuple[
     lines = [f"Rows landed in {warehouse.name}", f"  {'table':<27}{'landed':>10}{'sandbox':>10}"]
     exact = True
     with sqlite3.connect(warehouse) as db:
-        for table in (*TABLES, *LIFE_TABLES):
+        for table in (*TABLES, *LIFE_TABLES, *CREATOR_TABLES):
             landed = db.execute(f"SELECT COUNT(*) FROM douyin_{table}").fetchone()[0]
             exact &= landed == expected[table]
             mark = "" if landed == expected[table] else "   <-- MISMATCH"
@@ -190,7 +214,25 @@ def report(warehouse: Path, expected: dict[str, int], clock: datetime) -> tuple[
         ):
             back = (date.fromisoformat(day) - clock.date()).days
             lines.append(f"  day {back:>3}{orders:>8} orders{gmv:>14,.2f}")
+        lines += ["", "Live rooms, top 5 by GMV: sales beside viewers (douyin_live_room_report)"]
+        header = ("room_id", "author", "GMV yuan", "buyers", "viewers", "conversion")
+        lines.append("  {:<21}{:<28}{:>12}{:>8}{:>9}{:>12}".format(*header))
+        for room, author, gmv, buyers, viewers, conversion in db.execute(
+            """SELECT room_id, author_name, gmv / 100.0, buyers, watch_users, buyer_conversion
+               FROM douyin_live_room_report ORDER BY gmv DESC, room_id LIMIT 5"""
+        ):
+            rate = "-" if conversion is None else f"{conversion:.1%}"
+            viewers = "-" if viewers is None else viewers
+            lines.append(
+                f"  {room:<21}{pad(author or '-', 28)}{gmv:>12,.2f}{buyers:>8}{viewers:>9}{rate:>12}"
+            )
     return "\n".join(lines), exact
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (a Chinese character takes two)."""
+    shown = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - shown, 1)
 
 
 def reset(home: Path, warehouse: Path, logs: Path) -> None:
@@ -227,6 +269,8 @@ def main() -> int:
             return 1
         for pool, slots in (("douyin_api", 4), ("douyin_open_api", 4), ("douyin_token", 1)):
             airflow(env, "pools", "set", pool, str(slots), "Douyin demo")
+        if not authorize_user(env, server):
+            return 1
         print("Running the example DAGs with `airflow dags test`:")
         results = run_example_dags(env, example_runs(clock, args.days), logs=logs)
         tables, exact = report(warehouse, truth_counts(server), clock)

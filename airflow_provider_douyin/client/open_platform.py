@@ -190,7 +190,14 @@ class OpenPlatformProtocol:
             )
         for name in CREDENTIAL_FIELDS:
             register_secret(data.get(name))
-        return ApiResponse(method=method, data=data, log_id=log_id, code=0, http_status=http_status)
+        return ApiResponse(
+            method=method,
+            data=data,
+            log_id=log_id,
+            code=0,
+            http_status=http_status,
+            server_time=_server_time(payload),
+        )
 
 
 def _query_value(value: Any) -> str:
@@ -221,6 +228,18 @@ def _codes(payload: Mapping[str, Any]) -> dict[str, int | None]:
     if "err_no" in payload:
         found["err_no"] = as_code(payload["err_no"])
     return found
+
+
+def _server_time(payload: Mapping[str, Any]) -> float | None:
+    """``extra.now`` (milliseconds, a number or a numeric string) in epoch seconds, or None."""
+    extra = payload.get("extra")
+    now = extra.get("now") if isinstance(extra, Mapping) else None
+    if isinstance(now, bool):
+        return None
+    try:
+        return float(now) / 1000 if now not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _log_id(payload: Mapping[str, Any]) -> str:

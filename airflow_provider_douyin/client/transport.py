@@ -81,6 +81,9 @@ class ApiResponse:
     sub_code: str = ""
     http_status: int = 200
     attempts: int = 1
+    server_time: float | None = None
+    """The platform's clock when it replied (epoch seconds), where the envelope states it (the Open
+    Platform's ``extra.now``): what "the last 30 days" in a reply counts from."""
     text_clean: bool = False
     """Known from the raw body: no string in ``data`` holds a NUL or a lone surrogate, so every
     database stores them as they are and rows need not check each value."""

@@ -319,11 +319,18 @@ class _Collect:
         self.stream = stream
         self._pages = pages
         self.records: list[Mapping[str, Any]] = []
+        self.server_time: float | None = None
+        """The platform's clock at the last reply that stated it."""
 
     def fetch(
         self, params: Mapping[str, Any], check: Callable[[ApiResponse], Any], method: str | None = None
     ) -> Any:
-        return self._pages.fetch(params, check, method)
+        def noting_the_clock(response: ApiResponse) -> Any:
+            if response.server_time is not None:
+                self.server_time = response.server_time
+            return check(response)
+
+        return self._pages.fetch(params, noting_the_clock, method)
 
     def emit(self, records: list[Mapping[str, Any]], log_id: str, *, clean: bool = False) -> None:
         self.records += records
@@ -348,7 +355,9 @@ class VideoDailyPager(Pager):
             pages, replace(pages.stream, tables=(replace(pages.stream.tables[0], table=VIDEOS_TABLE),))
         )
         self.videos.walk(listing, None)
-        now = time.time()
+        # "The last 30 days" are the platform's: count them from its clock (``extra.now``), which
+        # may differ from this machine's by more than the margin; this machine's if it sent none.
+        now = listing.server_time if listing.server_time is not None else time.time()
         oldest = now - (timedelta(days=ITEM_DATA_DAYS) + ITEM_DATA_MARGIN).total_seconds()
         for video in listing.records:
             created = video.get("create_time")
@@ -433,4 +442,6 @@ class FansProfilePager(Pager):
                     raise shape_error(response, f"a {name} item is {kind(entry.get('item'))}, not a label")
                 if _count(response, f"{name}.value", entry.get("value")) > total:
                     raise shape_error(response, f"a {name} value exceeds all_fans_num")
-        return _page(response, [{"date": shanghai_date(time.time()), **fans, "all_fans_num": total}])
+        # The snapshot is of the platform's today (its clock, ``extra.now``; this machine's if none).
+        now = response.server_time if response.server_time is not None else time.time()
+        return _page(response, [{"date": shanghai_date(now), **fans, "all_fans_num": total}])

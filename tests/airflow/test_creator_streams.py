@@ -169,12 +169,12 @@ def test_creator_streams_land_the_truth_and_not_ready_rooms_become_final(
     )
     assert "live_watch_ucnt_td" in pending[0].split(",")
 
-    # The fan profile is one row per day (of the run's Shanghai date), equal to the account's profile.
+    # The fan profile is one row per day (the platform's Shanghai date, from its clock: a day behind this
+    # machine's here), equal to the account's profile.
     (expected_fans,) = truth(server, "fans_profile").values()
     assert landed(hook, "fans_profile") == {(): expected_fans}
-    assert hook.get_first("SELECT date FROM douyin_fans_profile")[0] == datetime.now(SHANGHAI).strftime(
-        "%Y-%m-%d"
-    )
+    platform_day = datetime.fromtimestamp(server.clock(), SHANGHAI).strftime("%Y-%m-%d")
+    assert hook.get_first("SELECT date FROM douyin_fans_profile")[0] == platform_day
 
     server.set_clock(advance_s=5 * 3600)  # 01:45: two hours after the room ended at 23:30 at the latest
     sync(server, "live_room_stats", SQL_CONN[db])

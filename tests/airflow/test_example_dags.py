@@ -22,6 +22,11 @@ TABLES = (
     "life_products",
     "life_verify_records",
     "life_refunds",
+    "live_room_stats",
+    "videos",
+    "video_daily",
+    "account_daily",
+    "fans_profile",
 )
 
 
@@ -40,6 +45,7 @@ def test_every_example_dag_lands_exactly_the_sandbox_truth(tmp_path: Path):
         "douyin_life_hourly",
         "douyin_products_daily",
         "douyin_settlements_daily",
+        "douyin_live_daily",
     ):
         assert f"{dag_id}" in output and "FAILED" not in output
     # Table lines read "douyin_<table>  <landed>  <sandbox>": landed must equal the truth, non-zero.
@@ -48,8 +54,12 @@ def test_every_example_dag_lands_exactly_the_sandbox_truth(tmp_path: Path):
         landed, truth = (int(v) for v in line.split()[1:3])
         assert landed == truth > 0, line
 
+    # The live-room report: sales per room beside its viewers, own rooms with a conversion rate.
+    live = output.split("Live rooms, top 5 by GMV")[1].split("\n\n")[0].strip().splitlines()[2:]
+    assert len(live) == 5 and any(line.endswith("%") for line in live), live
+
     logs = list((tmp_path / "logs").glob("*.log"))
-    assert len(logs) == 5
+    assert len(logs) == 6
     for log_file in logs:
         text = log_file.read_text()
         assert "DagRun Finished" in text or "state=success" in text, log_file.name

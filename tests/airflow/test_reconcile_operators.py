@@ -230,11 +230,46 @@ def test_the_daily_example_dag_reconciles_yesterday_in_shanghai_and_alerts_on_fa
     checks = {t.task_id: t for t in dag.tasks if isinstance(t, DouyinReconcileOperator)}
     assert sorted(checks) == ["reconcile_after_sales", "reconcile_orders"]
     for check in checks.values():
-        assert (check.window_start, check.window_end) == (
-            "{{ params.window_start }}",
-            "{{ params.window_end }}",
-        )
         assert check.on_failure_callback and check.upstream_task_ids == {"after_the_last_hourly_landing"}
+
+    # What the window and the wait render to, from the run the scheduler or a trigger made.
+    from types import SimpleNamespace
+
+    import jinja2
+
+    sensor = dag.get_task("after_the_last_hourly_landing")
+    check = checks["reconcile_orders"]
+
+    def rendered(run: Any, params: dict[str, Any]) -> tuple[str, str, str]:
+        context = {"dag": dag, "dag_run": run, "params": params, **dag.user_defined_macros}
+        templates = (check.window_start, check.window_end, sensor.target_time)
+        return tuple(jinja2.Environment().from_string(t).render(context) for t in templates)
+
+    day = first_day.add(days=1)
+    no_window = {"window_start": None, "window_end": None}
+    scheduled = SimpleNamespace(
+        data_interval_start=days[0].start, data_interval_end=days[0].end, run_after=day
+    )
+    assert rendered(scheduled, no_window) == (
+        first_day.isoformat(),
+        day.isoformat(),
+        day.add(hours=1).isoformat(),
+    )  # the data interval; an hour after the day ends
+    # Triggered without a logical date (no data interval) in the afternoon: the last whole day, and no
+    # wait, its hour being past; at 00:20 the day before, waiting until 01:00.
+    for at in (day.add(hours=15), day.add(minutes=20)):
+        manual = SimpleNamespace(
+            data_interval_start=None, data_interval_end=None, run_after=at.in_timezone("UTC")
+        )
+        assert rendered(manual, no_window) == (
+            first_day.isoformat(),
+            day.isoformat(),
+            day.add(hours=1).isoformat(),
+        ), at
+    conf = {"window_start": "2026-10-01T00:00:00+08:00", "window_end": "2026-10-08T00:00:00+08:00"}
+    assert rendered(manual, conf) == (
+        "2026-10-01T00:00:00+08:00", "2026-10-08T00:00:00+08:00", "2026-10-08T01:00:00+08:00"
+    )  # fmt: skip
 
 
 @pytest.mark.usefixtures("token_stores")

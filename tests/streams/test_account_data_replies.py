@@ -209,3 +209,38 @@ def test_a_non_zero_err_no_names_its_code_and_log_id(payload: dict, error: type,
         protocol.parse("/room/data/base/get/", 200, payload)
     assert (caught.value.code, caught.value.log_id) == (code, "L-1")
     assert not isinstance(caught.value, DouyinResponseShapeError)
+
+
+def test_the_30_days_of_per_video_data_count_from_the_platforms_clock_not_this_machines() -> None:
+    """A platform whose clock (``extra.now``) is 3.5 days behind this machine's, beyond the margin:
+    a video it published today has no whole day yet (an empty series is no error), one it published
+    29 days ago still has data (it is read), and the fans snapshot is of the platform's today."""
+    platform_now = NOW - 84 * 3600
+    published = {"@today": platform_now - 600, "@29days": platform_now - 29 * DAY}
+    days = [shanghai_date(platform_now - k * DAY) for k in (2, 1)]
+
+    def call(method: str, params: Mapping[str, Any] | None = None) -> ApiResponse:
+        params = params or {}
+        if method == "/api/douyin/v1/video/video_list/":
+            videos = [{**VIDEO, "item_id": item, "create_time": at} for item, at in published.items()]
+            data: dict[str, Any] = {"cursor": 1, "has_more": False, "list": videos}
+        elif method.startswith("/data/external/item/"):
+            series = [] if params["item_id"] == "@today" else days
+            data = {"result_list": [{"date": d, method.split("/")[4]: "3"} for d in series]}
+        else:
+            data = healthy(method, params)
+        return ApiResponse(method=method, data=data, log_id="LOG", server_time=platform_now)
+
+    daily = read("video_daily", call)["video_daily"]
+    assert [(r["item_id"], r["date"]) for r in daily] == [("@29days", d) for d in days]
+    (fans,) = read("fans_profile", call)["fans_profile"]
+    assert fans["date"] == shanghai_date(platform_now) != shanghai_date(time.time())
+
+
+@pytest.mark.parametrize("now", [1_764_800_000_123, "1764800000123"])
+def test_the_platforms_clock_is_read_from_extra_now(now: Any) -> None:
+    protocol = OpenPlatformProtocol(client_key="aw1", client_secret="s" * 32)
+    payload = {"data": {"error_code": 0, "list": []}, "extra": {"error_code": 0, "logid": "L", "now": now}}
+    assert protocol.parse("/api/douyin/v1/video/video_list/", 200, payload).server_time == 1_764_800_000.123
+    del payload["extra"]["now"]
+    assert protocol.parse("/api/douyin/v1/video/video_list/", 200, payload).server_time is None

@@ -82,8 +82,9 @@ class OpenPlatform:
         wall_clock: Callable[[], float] = time.time,
         push: PushDelivery | None = None,
     ) -> None:
-        """``clock``: business time, which data, mutations and the truth follow; ``wall_clock``: real
-        time, which token lifetimes, the QPS window and the envelope's ``now`` follow; ``push``
+        """``clock``: business time, which data, mutations, the truth and the envelope's ``now`` (the
+        platform's clock, from which a client counts "the last 30 days") follow; ``wall_clock``: real
+        time, which token lifetimes and the QPS window follow; ``push``
         receives the webhooks every change of a merchant's records causes."""
         self.config = config
         self.faults = config.faults
@@ -190,7 +191,7 @@ class OpenPlatform:
             error = exc
         with self._stats_lock:
             self.responses[str(0 if error is None else error.code)] += 1
-        body = render(data, error, log_id, wall, self.faults.open_numbers_as_strings)
+        body = render(data, error, log_id, now, self.faults.open_numbers_as_strings)
         return Reply(body=body, headers={"X-Tt-Logid": log_id}, delay_s=delay)
 
     def _process(
