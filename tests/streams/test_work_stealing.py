@@ -73,3 +73,27 @@ def test_a_lone_worker_reads_one_slice_and_steals_nothing(douyin_sandbox_factory
     # One slice per worker (every slice costs a short page); when the worker is done with it,
     # nothing is left to take.
     assert reader.progress.windows_total == 1
+
+
+def test_a_window_that_fits_in_its_first_page_costs_one_request(douyin_sandbox_factory: Any) -> None:
+    """An hourly run of a quiet shop: the first page (a full-size request) plans the read and is
+    landed, so the window costs one request, not a count probe and then a page."""
+    server = douyin_sandbox_factory(orders=60, seed=5)
+    reader, emitted, ranges = read_orders(server, max_workers=4)
+    truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
+    assert set(emitted) == truth and sum(emitted.values()) == 60
+    assert len(ranges) == 1 and server.stats()["requests_by_method"]["order.searchList"] == 1
+    assert reader.progress.windows_total == 0  # nothing left to slice
+
+
+def test_the_first_page_is_landed_and_the_slices_start_at_its_last_second(
+    douyin_sandbox_factory: Any,
+) -> None:
+    server = douyin_sandbox_factory(orders=450, seed=5)
+    reader, emitted, ranges = read_orders(server, max_workers=2)
+    truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
+    assert set(emitted) == truth and sum(emitted.values()) == 450  # none lost, none twice
+    first, *rest = ranges
+    assert rest and min(int(start) for start, _ in rest) > int(first[0])  # the rest begins higher up
+    # Five pages' worth of records: the first page, then one per 100 more and a short one per walk.
+    assert server.stats()["requests_by_method"]["order.searchList"] <= 1 + 4 + reader.progress.windows_total
