@@ -312,6 +312,11 @@ def record_list_of(response: ApiResponse, path: str) -> list[Any]:
     return value
 
 
+def platform_now(server_time: float | None) -> float:
+    """The platform's clock as its reply stated it (``extra.now``), else this machine's."""
+    return server_time if server_time is not None else time.time()
+
+
 class _Collect:
     """Pages for a nested walk: requests pass through, records are kept instead of emitted."""
 
@@ -355,9 +360,9 @@ class VideoDailyPager(Pager):
             pages, replace(pages.stream, tables=(replace(pages.stream.tables[0], table=VIDEOS_TABLE),))
         )
         self.videos.walk(listing, None)
-        # "The last 30 days" are the platform's: count them from its clock (``extra.now``), which
-        # may differ from this machine's by more than the margin; this machine's if it sent none.
-        now = listing.server_time if listing.server_time is not None else time.time()
+        # "The last 30 days" are the platform's: count them from its clock, which may differ from
+        # this machine's by more than the margin.
+        now = platform_now(listing.server_time)
         oldest = now - (timedelta(days=ITEM_DATA_DAYS) + ITEM_DATA_MARGIN).total_seconds()
         for video in listing.records:
             created = video.get("create_time")
@@ -442,6 +447,5 @@ class FansProfilePager(Pager):
                     raise shape_error(response, f"a {name} item is {kind(entry.get('item'))}, not a label")
                 if _count(response, f"{name}.value", entry.get("value")) > total:
                     raise shape_error(response, f"a {name} value exceeds all_fans_num")
-        # The snapshot is of the platform's today (its clock, ``extra.now``; this machine's if none).
-        now = response.server_time if response.server_time is not None else time.time()
+        now = platform_now(response.server_time)  # the snapshot is of the platform's today
         return _page(response, [{"date": shanghai_date(now), **fans, "all_fans_num": total}])

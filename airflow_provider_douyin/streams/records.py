@@ -83,12 +83,11 @@ class _ColumnPlan:
 class _TablePlan:
     """What building a row of one table needs, worked out once per table and read."""
 
-    columns: tuple[_ColumnPlan, ...]
-    read_tree: _ReadTree
-    cells: tuple[tuple[str, str, str | None, _ColumnPlan], ...] = ()
+    cells: tuple[tuple[str, str, str | None, _ColumnPlan], ...]
     """Per column: name, type, the record key it reads when that is all there is to it (a key of
     the record itself, no twin), and its plan; plain tuples, so the row loop unpacks instead of
     looking up attributes (a large page builds tens of thousands of cells)."""
+    read_tree: _ReadTree
 
     @classmethod
     def of(cls, table: Table) -> _TablePlan:
@@ -109,7 +108,7 @@ class _TablePlan:
             (p.column.name, p.column.type, p.key if not p.from_parent and p.twin is None else None, p)
             for p in columns
         )
-        return cls(columns, _read_tree(table), cells)
+        return cls(cells, _read_tree(table))
 
 
 def _read_tree(table: Table) -> _ReadTree:
