@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import replace
@@ -266,6 +267,29 @@ def test_flow_summary_is_logged_at_info_once_per_interval_and_at_close(
     assert last["calls"] == 2 and last["errors"] == {}  # the close() summary covers only what came after
     debug_lines = [r for r in caplog.records if r.name.endswith("client.flow") and r.levelno == logging.DEBUG]
     assert len(debug_lines) == 10
+
+
+def _success(data: str) -> str:
+    return '{"code":10000,"msg":"success","sub_code":"","sub_msg":"","log_id":"L1","data":' + data + "}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Beyond 64 bits: integers, never rounded floats (18446744073709551617 as a float is ...616).
+        _success('{"id":18446744073709551617,"neg":-9223372036854775809,"f":0.1}').encode(),
+        _success('{"amount":NaN,"big":1e400}').encode(),  # Python's decoder accepts these, strict ones refuse
+        b"\xef\xbb\xbf" + _success('{"name":"\u62b5"}').encode(),  # a byte-order mark
+        _success('{"s":"\\ud800x"}').encode(),  # a lone surrogate escape (cleaned before landing)
+        _success('{"name":"\u62b5"}').encode("utf-16"),
+    ],
+)
+def test_bodies_decode_to_exactly_what_the_standard_decoder_reads(
+    requests_mock: Any, clock: FakeClock, body: bytes
+) -> None:
+    requests_mock.post(URL, content=body)
+    response = make_transport(clock, RetryPolicy(max_attempts=1)).request("order.searchList", PARAMS)
+    assert repr(response.data) == repr(json.loads(body)["data"])
 
 
 def test_deeply_nested_json_is_a_response_shape_error(requests_mock: Any, clock: FakeClock) -> None:
