@@ -89,8 +89,10 @@ def test_two_celery_workers_land_every_shop_exactly(celery, warehouse_db: str):
 
     def finished() -> dict[tuple[str, str], list[dict[str, Any]]] | None:
         """Every run's task instances once all runs finished, or as soon as a task waits for a retry."""
-        tis = {run: deployment.task_instances(*run) for run in runs}
+        # Run states before task instances: a run is finished only once its tasks are, so task
+        # instances read after every run finished are final (read before, one may still be running).
         states = [deployment.api("GET", f"/dags/{d}/dagRuns/{r}")["state"] for d, r in runs]
+        tis = {run: deployment.task_instances(*run) for run in runs}
         retrying = any(ti["state"] == "up_for_retry" for run_tis in tis.values() for ti in run_tis)
         return tis if retrying or all(s in ("success", "failed") for s in states) else None
 
