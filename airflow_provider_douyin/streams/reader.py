@@ -46,6 +46,7 @@ from airflow_provider_douyin.client.errors import DouyinIncompleteReadError, Dou
 from airflow_provider_douyin.client.redaction import get_logger
 from airflow_provider_douyin.client.transport import ApiResponse
 from airflow_provider_douyin.streams.catalog import Stream, TableBinding
+from airflow_provider_douyin.streams.garbage import fewer_collections
 from airflow_provider_douyin.streams.pagers import DoudianKeysetPager
 from airflow_provider_douyin.streams.records import RowBuilder, lookup
 from airflow_provider_douyin.streams.replies import Page, StreamReadError, kind, shape_error
@@ -200,7 +201,10 @@ class StreamReader:
         if self.stream.window is not None and window is None:
             raise ValueError(f"stream {self.stream.name!r} needs a window")
         last_log = time.monotonic()
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix=f"douyin-{self.stream.name}") as pool:
+        with (
+            fewer_collections(),
+            ThreadPoolExecutor(self.max_workers, thread_name_prefix=f"douyin-{self.stream.name}") as pool,
+        ):
             self._pool = pool
             try:
                 # Planned inside a job: a piece that finishes before the next is submitted must
