@@ -64,10 +64,11 @@ def truth_rows(server: Any, table: str, read_until: int) -> dict[tuple, Any]:
             (r["request_no"], r["order_id"]): int(r["settle_amount"])
             for r in server.truth("settlements", shop_id=SHOP_ID)
         }
+    booked_before = shanghai_text(read_until)
     return {
         (r["account_trade_no"],): int(r["account_amount"])
         for r in server.truth("account_flows", shop_id=SHOP_ID)
-        if r["bill_time"] < shanghai_text(read_until)
+        if r["bill_time"] < booked_before
     }
 
 
