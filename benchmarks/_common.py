@@ -81,14 +81,15 @@ def full_window(days: int) -> Any:
 
 
 def sync_orders(call: Any, hook: Any, window: Any, *, max_workers: int) -> Any:
-    """``run_sync`` of the ``orders`` stream into SQLite (both of its tables), as a transfer task runs it."""
-    from airflow_provider_douyin.landing.sinks import SqlTableSink
+    """``run_sync`` of the ``orders`` stream into SQLite (both of its tables), as a transfer task runs it:
+    through ``DouyinToSqlOperator``'s sink (forked landing, order and items in one transaction)."""
+    from airflow_provider_douyin.landing.sinks import open_sql_sink
     from airflow_provider_douyin.streams.catalog import get_stream
     from airflow_provider_douyin.streams.sync import run_sync
 
     stream = get_stream("orders")
-    sinks = {b.table.name: SqlTableSink(hook, b.table, table_prefix="douyin_") for b in stream.tables}
-    return run_sync(call, stream, window, sinks, max_workers=max_workers)
+    with open_sql_sink(hook, [b.table for b in stream.tables], table_prefix="douyin_") as sink:
+        return run_sync(call, stream, window, sink, max_workers=max_workers)
 
 
 def landed_ids(db_path: Path, table: str = "douyin_orders", key: str = "order_id") -> list[str]:

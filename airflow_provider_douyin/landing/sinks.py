@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_provider_douyin.landing.forked import ForkedSink, can_fork, pin_connection
 from airflow_provider_douyin.landing.live_rooms import LiveRoomSales
 from airflow_provider_douyin.landing.sql import SqlBatchWriter, SqlLanding, UpsertResult
 from airflow_provider_douyin.landing.storage import StorageLanding
@@ -69,6 +70,26 @@ class SqlStreamSink:
             name: _sql_stats(landing, self._writer.results[name])
             for name, landing in self._writer.landings.items()
         }
+
+
+def open_sql_sink(
+    hook: Any,
+    tables: Sequence[Table],
+    *,
+    table_prefix: str = "douyin_",
+    live_rooms: bool = False,
+    forked: bool = True,
+) -> SqlStreamSink | ForkedSink:
+    """The SQL sink of a transfer: a :class:`SqlStreamSink`, in a forked child where the platform can
+    fork (``landing.forked``: the reading process keeps its CPU for reading), else in this process."""
+
+    def build() -> SqlStreamSink:
+        return SqlStreamSink(hook, tables, table_prefix=table_prefix, live_rooms=live_rooms)
+
+    if not (forked and can_fork()):
+        return build()
+    pin_connection(hook)
+    return ForkedSink(build, [t.name for t in tables])
 
 
 class SqlTableSink:

@@ -3,6 +3,7 @@ success, failure and empty windows; and their old import path keeps working."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -13,7 +14,7 @@ import pytest
 
 from airflow_provider_douyin.client.doudian_client import DoudianShopClient
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
-from airflow_provider_douyin.landing import sinks
+from airflow_provider_douyin.landing import forked, sinks
 from airflow_provider_douyin.transfers import douyin_to_sql
 from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
@@ -74,8 +75,10 @@ def spools(monkeypatch) -> list[Any]:
 
 
 def to_sql(**kwargs: Any) -> DouyinToSqlOperator:
+    """Landing in this process by default, where its connections can be counted."""
+    options = {"forked_landing": False, **kwargs}
     return DouyinToSqlOperator(
-        task_id="orders", stream="orders", sql_conn_id="douyin_test_sqlite", lookback=0, **kwargs
+        task_id="orders", stream="orders", sql_conn_id="douyin_test_sqlite", lookback=0, **options
     )
 
 
@@ -141,6 +144,43 @@ def test_an_empty_window_closes_its_sql_sink(shop, in_memory_tokens, variables, 
     assert len(sql_connections) == 1  # the tables are still created
     assert_closed(sql_connections)
     assert sqlite_hook.get_first("SELECT COUNT(*) FROM douyin_order_items")[0] == 0
+
+
+@pytest.fixture
+def landing_children(monkeypatch) -> list[int]:
+    """The process ids of the landing children forked in this test."""
+    children: list[int] = []
+    fork = forked.os.fork
+
+    def recording_fork() -> int:
+        pid = fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(forked.os, "fork", recording_fork)
+    return children
+
+
+def reaped(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_forked_landing_leaves_no_process_behind_when_it_succeeds_or_fails(
+    shop, in_memory_tokens, variables, sqlite_hook, landing_children, monkeypatch
+):
+    monkeypatch.setattr(douyin_to_sql.BaseHook, "get_hook", staticmethod(lambda conn_id: sqlite_hook))
+    payload = to_sql(**MONTH, forked_landing=True).execute(context={})
+    assert sqlite_hook.get_first("SELECT COUNT(*) FROM douyin_orders")[0] == payload["rows"]["orders"] > 0
+
+    fail_the_third_item_statement(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        to_sql(**MONTH, batch_rows=100, max_workers=1, forked_landing=True).execute(context={})
+    assert len(landing_children) == 2 and all(reaped(pid) for pid in landing_children)
 
 
 def test_an_empty_window_closes_its_spools_and_writes_nothing(

@@ -30,13 +30,14 @@ RUNNER = """
 import importlib.util, json, os, signal, sys
 spec = json.loads(sys.argv[1])
 if spec.get("kill_after_parents"):
-    # SIGKILL when the Nth write of orders is done and the next statement (its items) begins.
+    # SIGKILL when the Nth write of orders is done and the next statement (its items) begins. The
+    # statements run in the landing child; the kill takes its whole process group.
     from airflow_provider_douyin.landing.sql import SqlLanding
     original, writes = SqlLanding._executemany, []
     def executemany(cur, sql, params):
         if len(writes) == spec["kill_after_parents"]:
             print("KILLING after parents", writes, "before", sql[:40], flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.killpg(0, signal.SIGKILL)  # the task's process and its landing child, like a lost worker
         original(cur, sql, params)
         if '"douyin_orders"' in sql:
             writes.append(len(params))
