@@ -29,6 +29,7 @@ import os
 import pickle
 import signal
 import traceback
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager, suppress
 from multiprocessing.connection import Connection, Pipe
@@ -140,7 +141,12 @@ class ForkedSink:
 
     def __enter__(self) -> ForkedSink:
         ours, theirs = Pipe()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that forking a threaded process may deadlock a child that takes a
+            # lock another thread held. This child takes only its own sink's locks and logging's,
+            # which logging re-creates after a fork.
+            warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child: never returns into the caller's code
             status = 0
             try:
