@@ -3,7 +3,6 @@ success, failure and empty windows; and their old import path keeps working."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from airflow_provider_douyin.transfers.douyin_to_sql import DouyinToSqlOperator
 from airflow_provider_douyin.transfers.douyin_to_storage import DouyinToStorageOperator
 from airflow_provider_douyin.transfers.watermarks import load_state
 from tests.airflow.test_watermark_store import FakeVariables
+from tests.landing.test_forked_sink import child_is_gone
 from tests.landing.test_sink_lifetimes import assert_closed, count_connections, fail_the_third_item_statement
 
 NOW = datetime.now(timezone.utc)
@@ -162,14 +162,6 @@ def landing_children(monkeypatch) -> list[int]:
     return children
 
 
-def reaped(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
-
-
 def test_forked_landing_leaves_no_process_behind_when_it_succeeds_or_fails(
     shop, in_memory_tokens, variables, sqlite_hook, landing_children, monkeypatch
 ):
@@ -180,7 +172,7 @@ def test_forked_landing_leaves_no_process_behind_when_it_succeeds_or_fails(
     fail_the_third_item_statement(monkeypatch)
     with pytest.raises(RuntimeError, match="disk full"):
         to_sql(**MONTH, batch_rows=100, max_workers=1, forked_landing=True).execute(context={})
-    assert len(landing_children) == 2 and all(reaped(pid) for pid in landing_children)
+    assert len(landing_children) == 2 and all(child_is_gone(pid) for pid in landing_children)
 
 
 def test_an_empty_window_closes_its_spools_and_writes_nothing(
