@@ -71,7 +71,8 @@ def pin_connection(hook: Any) -> Any:
     connection = hook.get_connection(hook.get_conn_id())
     hook.get_connection = lambda *_args, **_kwargs: connection  # the instance's lookups only
     if hasattr(type(hook), "connection"):  # common-sql caches it on this property
-        hook.connection = connection
+        with suppress(AttributeError):  # read-only elsewhere: such hooks use the lookup patched above
+            hook.connection = connection
     return hook
 
 
