@@ -166,10 +166,7 @@ class ForkedSink:
 
     def __exit__(self, *_exc: object) -> None:
         """Close the pipe and reap the child; an unfinished child rolls back what it did not commit."""
-        channel, self._channel = self._channel, None
-        if channel is not None:
-            channel.close()
-        self._reap()
+        self._close()
 
     def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
         channel = self._live_channel()
@@ -199,20 +196,22 @@ class ForkedSink:
             message = b""
         if message[:1] == kind:
             return message[1:]
-        self.__exit__()
+        ended = self._close()
         if message[:1] == _FAILED:
             exc, child_traceback = pickle.loads(message[1:])
             raise exc from LandingProcessError(f"in the landing process:\n{child_traceback}")
-        raise LandingProcessError(f"the landing process ended without a word ({self._exit_status})")
+        raise LandingProcessError(f"the landing process ended without a word ({ended})")
 
-    def _reap(self) -> None:
+    def _close(self) -> str:
+        """Close the pipe and reap the child (idempotent); returns how the child ended."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
         pid, self._pid = self._pid, None
         if pid is None:
-            return
+            return "reaped before"
         _, status = os.waitpid(pid, 0)
-        self._exit_status = _describe_status(status)
-
-    _exit_status = "still running"
+        return _describe_status(status)
 
 
 def _describe_status(status: int) -> str:
