@@ -1,7 +1,8 @@
 """Landing in a forked child lands exactly what landing in-process does, and fails the same way.
 
-The child is a real ``os.fork`` of the test process, writing to a real database; the reader runs
-``run_sync`` over the generated ``order.searchList`` of ``test_sink_lifetimes``.
+The child is a real ``os.fork`` of the test process, writing to a real database (SQLite, PostgreSQL
+and MariaDB for the exactness test); the reader runs ``run_sync`` over the generated
+``order.searchList`` of ``test_sink_lifetimes``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from airflow_provider_douyin.streams.catalog import get_stream
 from airflow_provider_douyin.streams.schema import Column, Table
 from airflow_provider_douyin.streams.sync import run_sync
 from tests.landing.test_landing_sql import fetch
-from tests.landing.test_sink_lifetimes import WINDOW, GeneratedOrders, count_rows, db_hook  # noqa: F401
+from tests.landing.test_sink_lifetimes import WINDOW, GeneratedOrders, count_rows
 
 ORDERS = get_stream("orders")
 NOTES = Table(
@@ -45,20 +46,20 @@ def child_is_gone(pid: int) -> bool:
     return False
 
 
-def test_a_forked_sync_lands_exactly_what_an_in_process_one_lands(db_hook):  # noqa: F811
+def test_a_forked_sync_lands_exactly_what_an_in_process_one_lands(sql_hook):
     tables = [b.table for b in ORDERS.tables]
-    with forked_sink(db_hook, tables, "forked_") as sink:
+    with forked_sink(sql_hook, tables, "forked_") as sink:
         forked = run_sync(GeneratedOrders(5_000), ORDERS, WINDOW, sink, batch_rows=700, max_workers=4)
         pid = sink.pid
-    with open_sql_sink(db_hook, tables, table_prefix="local_", forked=False) as sink:
+    with open_sql_sink(sql_hook, tables, table_prefix="local_", forked=False) as sink:
         local = run_sync(GeneratedOrders(5_000), ORDERS, WINDOW, sink, batch_rows=700, max_workers=4)
 
     assert forked.rows == local.rows == {"orders": 5_000, "order_items": 5_000}
     for table in tables:
         order_by = ", ".join(table.primary_key)
-        landed = db_hook.get_records(f"SELECT * FROM forked_{table.name} ORDER BY {order_by}")
+        landed = sql_hook.get_records(f"SELECT * FROM forked_{table.name} ORDER BY {order_by}")
         assert len(landed) == 5_000  # every column, _extra included
-        assert landed == db_hook.get_records(f"SELECT * FROM local_{table.name} ORDER BY {order_by}")
+        assert landed == sql_hook.get_records(f"SELECT * FROM local_{table.name} ORDER BY {order_by}")
     assert pid != os.getpid() and child_is_gone(pid)
 
 
