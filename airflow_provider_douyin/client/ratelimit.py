@@ -22,11 +22,16 @@ from airflow_provider_douyin.client.redaction import get_logger
 
 log = get_logger(__name__)
 
-START = 0.97
+START = 0.985
 """Pace at first, and at most, as a fraction of the limit. The gateway counts arrivals in a sliding
-second, rejected ones included; at 97% twenty-one paced requests at QPS 20 span 1.03 s, so arrivals
-bunched by up to 30 ms of jitter still never make a 21st in one second (and a rarer bunch costs
-one gentle cut, below)."""
+second, rejected ones included; at 98.5% twenty-one paced requests at QPS 20 span 1.015 s, so
+arrivals bunched by up to 15 ms of jitter still never make a 21st in one second. A gateway whose
+arrivals bunch more answers "throttled" now and then, and each cut also lowers the most the pace
+creeps back to (``CEILING_STEP``), so the margin grows to what that gateway needs."""
+CEILING_STEP = 0.005
+"""Each cut lowers the most the pace creeps back to by this fraction of the limit ..."""
+LOWEST_CEILING = 0.95
+"""... down to this fraction: 50 ms of bunching at QPS 20."""
 DECREASE = 0.9
 """A throttle reply soon after another multiplies the pace by this."""
 GENTLE_DECREASE = 0.97
@@ -108,13 +113,14 @@ class TokenBucket:
 
 
 class AdaptiveRate:
-    """The AIMD pace for one app: requests per second, between ``FLOOR`` and ``START`` of ``limit``."""
+    """The AIMD pace for one app: requests per second, between ``FLOOR`` of ``limit`` and ``ceiling``
+    (``START`` of it at first, lowered by every cut to no less than ``LOWEST_CEILING``)."""
 
     def __init__(self, limit: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._cut_at = -float("inf")
-        self.limit = self.rate = 0.0
+        self.limit = self.rate = self.ceiling = 0.0
         self.configure(limit)
 
     def configure(self, limit: float) -> None:
@@ -124,7 +130,7 @@ class AdaptiveRate:
         with self._lock:
             if self.limit != limit:
                 self.limit = float(limit)
-                self.rate = self.limit * START
+                self.rate = self.ceiling = self.limit * START
 
     def throttled(self) -> None:
         with self._lock:
@@ -135,13 +141,14 @@ class AdaptiveRate:
             self._cut_at = now
             factor = GENTLE_DECREASE if since >= CALM else DECREASE
             self.rate = max(self.limit * FLOOR, self.rate * factor)
+            self.ceiling = max(self.limit * LOWEST_CEILING, self.ceiling - self.limit * CEILING_STEP)
         log.info("Throttled: pacing this app at %.1f requests/s (limit %g)", self.rate, self.limit)
 
     def succeeded(self) -> None:
         with self._lock:
             # At ``rate`` successes per second this adds INCREASE_PER_SECOND of the limit per second.
             step = INCREASE_PER_SECOND * self.limit / self.rate
-            self.rate = min(self.limit * START, self.rate + step)
+            self.rate = min(self.ceiling, self.rate + step)
 
 
 class RedisSchedule:

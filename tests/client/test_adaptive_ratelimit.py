@@ -18,10 +18,12 @@ from airflow_provider_douyin.client import InMemoryTokenStore
 from airflow_provider_douyin.client.config import DouyinConnectionError, ShopConfig
 from airflow_provider_douyin.client.ratelimit import (
     CALM,
+    CEILING_STEP,
     COOLDOWN,
     DECREASE,
     FLOOR,
     GENTLE_DECREASE,
+    LOWEST_CEILING,
     START,
     AdaptiveLimiter,
     AdaptiveRate,
@@ -52,11 +54,29 @@ def test_pace_starts_near_the_limit_cuts_once_per_crowded_second_and_creeps_back
     assert rate < pace.rate < 20 * START
     for _ in range(200):
         pace.succeeded()
-    assert pace.rate == pytest.approx(20 * START)  # never above the start
+    # back up, but not to the start: each of the two cuts left a wider margin for this gateway
+    assert pace.rate == pytest.approx(20 * (START - 2 * CEILING_STEP))
 
     clock.advance(CALM)
     pace.throttled()  # calm again: a gentle cut
-    assert pace.rate == pytest.approx(20 * START * GENTLE_DECREASE)
+    assert pace.rate == pytest.approx(20 * (START - 2 * CEILING_STEP) * GENTLE_DECREASE)
+
+
+def test_a_gateway_that_keeps_throttling_widens_the_margin_to_a_bounded_ceiling() -> None:
+    """Arrivals that bunch more than the start's margin allows cost a few throttles, not one per
+    creep back up: every cut lowers the most the pace returns to, but never below LOWEST_CEILING."""
+    clock = FakeClock(now=0.0)
+    pace = AdaptiveRate(50.0, clock=clock)
+    ceilings = []
+    for _ in range(20):
+        clock.advance(CALM)
+        pace.throttled()
+        for _ in range(500):
+            pace.succeeded()
+        ceilings.append(pace.rate / 50)
+    assert ceilings[:3] == pytest.approx([START - CEILING_STEP * n for n in (1, 2, 3)])
+    assert ceilings[-1] == pytest.approx(LOWEST_CEILING)
+    assert min(ceilings) == pytest.approx(LOWEST_CEILING)
 
 
 def test_pace_never_falls_below_the_floor_and_restarts_when_the_limit_changes() -> None:
