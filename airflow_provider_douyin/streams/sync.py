@@ -8,6 +8,7 @@ Airflow-free so that benchmarks and tests drive exactly the code the operators r
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,17 @@ from airflow_provider_douyin.streams.reader import ApiCall, StreamReader
 from airflow_provider_douyin.streams.windows import Window
 
 log = get_logger(__name__)
+
+
+ROUND_TRIP_ALLOWANCE = 0.3
+"""Seconds of round trip the default concurrency allows for. A walk asks for its next page only
+after the last one came back, so filling ``qps`` takes about ``qps`` × round trip requests in flight."""
+
+
+def workers_for(qps: float) -> int:
+    """Concurrent requests that fill ``qps`` at round trips up to ``ROUND_TRIP_ALLOWANCE``: at least 8
+    (every slice of a small window at once), at most 64."""
+    return min(64, max(8, math.ceil(qps * ROUND_TRIP_ALLOWANCE)))
 
 
 class TableSink(Protocol):

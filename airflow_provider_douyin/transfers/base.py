@@ -21,7 +21,7 @@ from airflow_provider_douyin.hooks.open_platform import DouyinOpenHook
 from airflow_provider_douyin.hooks.shop import DouyinShopHook
 from airflow_provider_douyin.streams.catalog import Stream, get_stream
 from airflow_provider_douyin.streams.reconcile import reconcilable
-from airflow_provider_douyin.streams.sync import StreamSink, SyncResult, run_sync
+from airflow_provider_douyin.streams.sync import StreamSink, SyncResult, run_sync, workers_for
 from airflow_provider_douyin.streams.windows import (
     Window,
     clamp_to_history,
@@ -103,7 +103,7 @@ class BaseDouyinTransferOperator(BaseOperator):
         lookback: timedelta | float = timedelta(minutes=10),
         safety_lag: timedelta | float = timedelta(minutes=2),
         initial_window: timedelta | float = timedelta(days=1),
-        max_workers: int = 8,
+        max_workers: int | None = None,
         batch_rows: int = 2_000,
         reconcile: bool = False,
         **kwargs: Any,
@@ -197,7 +197,7 @@ class BaseDouyinTransferOperator(BaseOperator):
                         window,
                         sink,
                         batch_rows=self.batch_rows,
-                        max_workers=self.max_workers,
+                        max_workers=self.max_workers or workers_for(hook.config.qps),
                     )
             # After the commit, before the watermark: a window whose landing fails it is read again.
             if checked is not None and window.seconds > 0:

@@ -44,7 +44,8 @@ class DouyinToSqlOperator(BaseDouyinTransferOperator):
         read past their publication horizon (day D is final at D+1 15:00 Asia/Shanghai); a window
         beyond it is read up to the horizon and only that part is recorded done.
     :param initial_window: how far back the first watermark-driven run starts.
-    :param max_workers: concurrent requests; the connection's ``qps`` sets the pace.
+    :param max_workers: concurrent requests; the connection's ``qps`` sets the pace. ``None`` (the
+        default): enough to fill that ``qps`` at round trips up to 300 ms, at least 8, at most 64.
     :param reconcile: after landing, reconcile the window with the API (``orders``, ``after_sales``)
         and fail the task, naming the keys, when a row is missing, extra or stale; the window is
         then not recorded done. The result goes to the XCom ``reconciliation``, the asset event's
