@@ -142,7 +142,12 @@ class AdaptiveRate:
             factor = GENTLE_DECREASE if since >= CALM else DECREASE
             self.rate = max(self.limit * FLOOR, self.rate * factor)
             self.ceiling = max(self.limit * LOWEST_CEILING, self.ceiling - self.limit * CEILING_STEP)
-        log.info("Throttled: pacing this app at %.1f requests/s (limit %g)", self.rate, self.limit)
+        log.info(
+            "Throttled: pacing this app at %.1f requests/s, at most %.1f from now on (limit %g)",
+            self.rate,
+            self.ceiling,
+            self.limit,
+        )
 
     def succeeded(self) -> None:
         with self._lock:

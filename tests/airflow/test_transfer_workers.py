@@ -41,7 +41,7 @@ def requests_in_flight(monkeypatch) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     ("qps", "max_workers", "most"),
-    [(100, None, workers_for(100)), (20, None, 8), (100, 3, 3)],
+    [(100, None, 30), (20, None, 8), (100, 3, 3)],
     ids=["qps 100: up to 30", "qps 20: 8", "told 3"],
 )
 @pytest.mark.usefixtures("in_memory_tokens", "variables")
