@@ -37,7 +37,10 @@ DECREASE = 0.9
 GENTLE_DECREASE = 0.97
 """A throttle after ``CALM`` seconds without one multiplies the pace by this: an isolated throttle
 is jitter bunching a few arrivals, and a 10% cut for it would waste far more than it saves."""
-CALM = 10.0
+CALM = 2.0
+"""A gentle cut leaves the pace back at its ceiling within a second, so a limit that really is lower
+(traffic the provider cannot see) throttles again well inside ``CALM`` and gets ``DECREASE``; bunched
+arrivals a few seconds apart each cost only a gentle cut (10 s here cost a QPS 50 read ~2%)."""
 INCREASE_PER_SECOND = 0.05
 """Successes raise the pace by this fraction of the limit per second of requests at that pace."""
 FLOOR = 0.2
@@ -55,7 +58,12 @@ class Limiter(Protocol):
     """What the transport paces its attempts with."""
 
     def acquire(self) -> float:
-        """Block until one request may be sent; return the seconds waited."""
+        """Block until one request's turn in the pace; return the seconds waited."""
+        ...
+
+    def depart(self) -> None:
+        """Called as the request, built and signed, is about to go on the wire: hold it while it would
+        still leave too close to the ones before it."""
         ...
 
     def throttled(self) -> None:
@@ -221,9 +229,14 @@ class AdaptiveLimiter:
     def configure(self, limit: float) -> None:
         self.pace.configure(limit)
 
+    @property
+    def _shared(self) -> bool:
+        """Pacing on the shared schedule (named, and not in the pause after a Redis failure)."""
+        return self._schedule is not None and self._clock() - self._shared_failed_at >= SHARED_RETRY_AFTER
+
     def acquire(self) -> float:
         rate = self.pace.rate
-        if self._schedule is not None and self._clock() - self._shared_failed_at >= SHARED_RETRY_AFTER:
+        if self._shared:
             try:
                 wait = self._schedule.reserve(1.0 / rate)
             except self._schedule.errors as exc:
@@ -239,18 +252,21 @@ class AdaptiveLimiter:
                 return wait
         if self._local.rate != rate:
             self._local.configure(rate)
-        return self._local.acquire() + self._spread(rate)
+        return self._local.acquire()
 
-    def _spread(self, rate: float) -> float:
+    def depart(self) -> None:
         """Hold a request whose ``limit``-th predecessor left less than ``limit / rate`` s ago.
 
-        The bucket spaces the slots, but a thread that wakes late from its slot goes out together
-        with later ones woken on time, and the gateway counts a sliding second of arrivals: checking
-        the moments requests really leave keeps any ``limit`` + 1 of them apart by the pace.
+        The bucket spaces the slots, but a thread that wakes late from its slot, or is slow to build
+        its request, goes out together with later ones that were quick, and the gateway counts a
+        sliding second of arrivals: checking the moments requests really leave keeps any ``limit`` + 1
+        of them apart by the pace. (With a shared schedule the other processes' departures are not
+        seen here; the schedule's slots alone space them.)
         """
+        if self._shared:
+            return
         count = max(1, int(self.pace.limit))
-        span = count / rate
-        waited = 0.0
+        span = count / self.pace.rate
         while True:
             with self._sent_lock:
                 now = self._clock()
@@ -258,10 +274,9 @@ class AdaptiveLimiter:
                     self._sent.popleft()
                 if len(self._sent) < count:
                     self._sent.append(now)
-                    return waited
+                    return
                 wait = self._sent[0] + span - now
             self._sleep(wait)
-            waited += wait
 
     def throttled(self) -> None:
         self.pace.throttled()

@@ -197,14 +197,22 @@ class Transport:
         failure: DouyinError | None = None
         with _AttemptDeadline(deadline) as guard:
             try:
-                resp = self._session.request(
-                    call.http_method,
-                    call.url,
-                    params=list(call.params),
-                    data=call.body,
-                    headers=dict(call.headers),
-                    timeout=self._timeout,
+                session = self._session
+                request = session.prepare_request(
+                    requests.Request(
+                        call.http_method,
+                        call.url,
+                        params=list(call.params),
+                        data=call.body,
+                        headers=dict(call.headers),
+                    )
                 )
+                settings = session.merge_environment_settings(request.url, {}, None, None, None)
+                if self._limiter:
+                    # Last, so the moments the limiter spaces are the moments requests leave: building
+                    # the request can take a thread that shares the CPU tens of milliseconds.
+                    self._limiter.depart()
+                resp = session.send(request, timeout=self._timeout, **settings)
                 content = resp.content
             except _TRANSIENT_NETWORK_ERRORS as exc:
                 failure = DouyinTransientError(_describe(exc), method=method)
