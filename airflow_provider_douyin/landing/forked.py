@@ -3,8 +3,9 @@
 A Python process runs one thread of Python at a time. At QPS 50 the reader's process spent about 40%
 of that time landing rows (validating, serialising, binding and executing the upserts), which capped
 the read at some 65% of the rate limit. :class:`ForkedSink` moves the whole sink into a child forked
-when the sink is entered: the reader encodes each flush (msgpack, ~1 ms per 100 orders) and sends it
-through a pipe; the child decodes it and hands it to the real sink, one transaction per flush as before.
+when the sink is entered: the reader encodes each batch of rows (msgpack, ~1 ms per 100 orders) and
+sends it through a pipe, then a commit at the end of each flush; the child decodes them and hands them
+to the real sink, one transaction per flush as before.
 
 Exactness is the real sink's, unchanged:
 
@@ -16,7 +17,7 @@ Exactness is the real sink's, unchanged:
 * if the reader's process fails or dies, the child reads end-of-file, rolls back, and exits; if the
   child dies, the next write or finish fails with its exit status.
 
-The pipe holds about one flush, so a slow database slows the read instead of growing memory.
+The pipe holds a few batches, so a slow database slows the read instead of growing memory.
 
 The child must not talk to Airflow's task supervisor (that channel belongs to the task's process), so
 the database hook's Connection is resolved before the fork (:func:`pin_connection`).
@@ -41,7 +42,7 @@ from airflow_provider_douyin.client.errors import DouyinError
 from airflow_provider_douyin.streams.garbage import fewer_collections
 from airflow_provider_douyin.streams.sync import StreamSink
 
-_WRITE_MSGPACK, _WRITE_PICKLE, _FINISH = b"M", b"P", b"F"
+_WRITE_MSGPACK, _WRITE_PICKLE, _COMMIT, _FINISH = b"M", b"P", b"C", b"F"
 _READY, _DONE, _FAILED = b"R", b"D", b"X"
 _TRACEBACK_CHARS = 16_000
 
@@ -97,7 +98,8 @@ def _failure(exc: BaseException) -> bytes:
 
 
 def _serve(channel: Connection, open_sink: Callable[[], AbstractContextManager[StreamSink]]) -> None:
-    """The child's loop: enter the sink, apply flushes until finish or end-of-file, report the outcome."""
+    """The child's loop: enter the sink, apply rows and commits until finish or end-of-file, report
+    the outcome."""
     gc.freeze()  # what the parent built stays put: collections walk only the flushes' objects
     with fewer_collections(), open_sink() as sink:
         channel.send_bytes(_READY)
@@ -112,6 +114,9 @@ def _serve(channel: Connection, open_sink: Callable[[], AbstractContextManager[S
                 stats = sink.finish()
                 channel.send_bytes(_DONE + pickle.dumps(stats))
                 return
+            if kind == _COMMIT:
+                sink.commit()
+                continue
             sink.write(_decode(body) if kind == _WRITE_MSGPACK else pickle.loads(body))
 
 
@@ -169,11 +174,17 @@ class ForkedSink:
         self._close()
 
     def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
+        self._send(_encode_rows(rows))
+
+    def commit(self) -> None:
+        self._send(_COMMIT)
+
+    def _send(self, message: bytes) -> None:
         channel = self._live_channel()
-        if channel.poll():  # the child stopped on an earlier flush: say why now
+        if channel.poll():  # the child stopped on an earlier message: say why now
             self._expect(_DONE)
         try:
-            channel.send_bytes(_encode_rows(rows))
+            channel.send_bytes(message)
         except OSError:
             self._expect(_DONE)
 

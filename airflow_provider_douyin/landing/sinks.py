@@ -31,7 +31,8 @@ def _sql_stats(landing: SqlLanding, result: UpsertResult) -> dict[str, Any]:
 
 
 class SqlStreamSink:
-    """All tables of a stream on one connection for the whole sync; each flush is one transaction.
+    """All tables of a stream on one connection for the whole sync; rows are written as they come and
+    each flush (up to :meth:`commit`) is one transaction.
 
     A context manager: on entry the tables are ensured (which opens the connection, so even an
     empty window creates them); on exit the connection is closed, after a rollback if the sync
@@ -59,11 +60,15 @@ class SqlStreamSink:
         self._writer.close(rollback=exc_type is not None)
 
     def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
-        self._writer.write(rows)
+        self._writer.stage(rows)
         if self._live_rooms is not None:
             self._live_rooms.collect(rows)
 
+    def commit(self) -> None:
+        self._writer.commit()
+
     def finish(self) -> Mapping[str, Mapping[str, Any]]:
+        self._writer.commit()
         if self._live_rooms is not None:
             self._writer.run(self._live_rooms.refresh)
         return {

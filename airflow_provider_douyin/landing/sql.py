@@ -270,7 +270,7 @@ class SqlLanding(LoggingMixin):
 
 class SqlBatchWriter:
     """Several landed tables on ONE connection held for the writer's life; each :meth:`write` is ONE
-    transaction.
+    transaction (or several :meth:`stage` calls and then :meth:`commit`).
 
     A write carrying an order and its items commits both or neither, so a killed or failed
     sync never leaves a parent row without its children. Every table's batch is validated
@@ -331,6 +331,17 @@ class SqlBatchWriter:
 
     def write(self, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
         """Upsert every table's rows in one transaction (nothing is written if any row is invalid)."""
+        self.stage(rows)
+        self.commit()
+
+    def commit(self) -> None:
+        """Commit what :meth:`stage` wrote (nothing to do before the first write)."""
+        if self._open is not None:
+            self._open.conn.commit()
+
+    def stage(self, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        """Upsert every table's rows in the open transaction, uncommitted; an invalid row or a failed
+        statement rolls the whole transaction back, rows staged before it included."""
         prepared = {
             name: self.landings[name]._prepare(batch, offset=self.results[name].rows_received)
             for name, batch in rows.items()
@@ -343,7 +354,6 @@ class SqlBatchWriter:
             for name, batch in prepared.items():
                 for sql, to_params in held.statements[name]:
                     SqlLanding._executemany(held.cur, sql, [to_params(r) for r in batch])
-            held.conn.commit()
         except BaseException:
             held.conn.rollback()
             raise

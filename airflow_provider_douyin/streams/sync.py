@@ -1,7 +1,9 @@
-"""One sync: read a stream for a window and hand its rows to a sink in bounded flushes.
+"""One sync: read a stream for a window and hand its rows to a sink, committed in bounded flushes.
 
-A flush holds whole emitted batches of every table together (an order with all its items),
-so a SQL sink that commits a flush in one transaction never lands a parent without its children.
+Each emitted batch (a page's records: an order with all its items) goes to the sink as it arrives,
+and every ~``batch_rows`` rows the sink commits them as one flush, so a SQL sink never lands a parent
+without its children, and the writing overlaps the reading: when the last page arrives only it is
+left to write before the final commit.
 
 Airflow-free so that benchmarks and tests drive exactly the code the operators run.
 """
@@ -42,22 +44,27 @@ class TableSink(Protocol):
 
 
 class StreamSink(Protocol):
-    """Where all tables of a sync go. ``write`` gets one flush ``{table: rows}``; ``finish`` ends a
-    successful sync and returns per-table stats."""
+    """Where all tables of a sync go. ``write`` adds ``{table: rows}`` to the open flush, ``commit``
+    ends the flush (one transaction on SQL targets); ``finish`` commits the rest, ends a successful
+    sync and returns per-table stats. Leaving a sink after a failure discards the open flush."""
 
     @property
     def tables(self) -> Collection[str]: ...
 
     def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None: ...
 
+    def commit(self) -> None: ...
+
     def finish(self) -> Mapping[str, Mapping[str, Any]]: ...
 
 
 class TableSinks:
-    """A :class:`StreamSink` over independent per-table sinks (each table commits on its own)."""
+    """A :class:`StreamSink` over independent per-table sinks, which commit whatever they are given:
+    rows are held here until the flush ends, so a read that fails first hands them nothing."""
 
     def __init__(self, sinks: Mapping[str, TableSink]) -> None:
         self.sinks = dict(sinks)
+        self._held: dict[str, list[dict[str, Any]]] = {table: [] for table in self.sinks}
 
     @property
     def tables(self) -> Collection[str]:
@@ -65,10 +72,16 @@ class TableSinks:
 
     def write(self, rows: Mapping[str, list[dict[str, Any]]]) -> None:
         for table, batch in rows.items():
+            self._held[table].extend(batch)
+
+    def commit(self) -> None:
+        for table, batch in self._held.items():
             if batch:
                 self.sinks[table].write(batch)
+                self._held[table] = []
 
     def finish(self) -> Mapping[str, Mapping[str, Any]]:
+        self.commit()
         return {table: sink.close() for table, sink in self.sinks.items()}
 
 
@@ -101,7 +114,7 @@ def run_sync(
     batch_rows: int = 2_000,
     max_workers: int = 8,
 ) -> SyncResult:
-    """Land every record of ``stream`` in ``window``; a flush holds ~``batch_rows`` rows of all tables."""
+    """Land every record of ``stream`` in ``window``; a flush commits ~``batch_rows`` rows of all tables."""
     if isinstance(sink, Mapping):
         sink = TableSinks(sink)
     missing = {b.table.name for b in stream.tables} - set(sink.tables)
@@ -109,17 +122,13 @@ def run_sync(
         raise ValueError(f"no sink for tables {sorted(missing)}")
     started = time.monotonic()
     reader = StreamReader(call, stream, max_workers=max_workers)
-    buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in sink.tables}
-    buffered = 0
+    uncommitted = 0
     for batch in reader.read(window):
-        for table, rows in batch.items():
-            buffers[table].extend(rows)
-            buffered += len(rows)
-        if buffered >= batch_rows:
-            sink.write(buffers)
-            buffers, buffered = {name: [] for name in sink.tables}, 0
-    if buffered:
-        sink.write(buffers)
+        sink.write(batch)
+        uncommitted += sum(len(rows) for rows in batch.values())
+        if uncommitted >= batch_rows:
+            sink.commit()
+            uncommitted = 0
     sink.finish()
     result = SyncResult(stream=stream.name, window=window)
     result.rows = {t: reader.progress.rows.get(t, 0) for t in sink.tables}

@@ -69,6 +69,7 @@ def test_a_bad_row_fails_the_sync_with_its_own_error_and_nothing_after_it_lands(
     refused = "'douyin_notes': row #1 has no value for version column 'v'"
     with pytest.raises(ValueError, match=refused), forked_sink(sqlite_hook, [NOTES]) as sink:
         sink.write(flush)
+        sink.commit()
         sink.write(bad)  # the child fails on it; the reader hears of it at its next call
         sink.write({"notes": [{"id": "c", "v": 1, "body": None}]})
         sink.finish()
@@ -101,13 +102,13 @@ def test_the_child_connects_without_asking_airflow_for_the_connection(sqlite_hoo
 def test_a_killed_landing_process_fails_the_sync_naming_the_signal(sqlite_hook, monkeypatch):
     original, statements = SqlLanding._executemany, []
 
-    def killed_on_the_third_statement(cur: Any, sql: str, params: list[Any]) -> None:
+    def killed_in_the_second_flush(cur: Any, sql: str, params: list[Any]) -> None:
         statements.append(sql)  # the child's own copy of the list
-        if len(statements) == 3:
+        if len(statements) == 10:  # two per page (orders, items); a flush is 3 pages of 500 rows
             os.kill(os.getpid(), signal.SIGKILL)
         original(cur, sql, params)
 
-    monkeypatch.setattr(SqlLanding, "_executemany", staticmethod(killed_on_the_third_statement))
+    monkeypatch.setattr(SqlLanding, "_executemany", staticmethod(killed_in_the_second_flush))
     with (
         pytest.raises(LandingProcessError, match="killed by SIGKILL"),
         forked_sink(sqlite_hook, [b.table for b in ORDERS.tables]) as sink,
@@ -126,7 +127,10 @@ def test_a_failing_read_rolls_the_child_back_and_reaps_it(sqlite_hook):
         forked_sink(sqlite_hook, [b.table for b in ORDERS.tables]) as sink,
     ):
         pid = sink.pid
-        run_sync(GeneratedOrders(5_000, fail_after_pages=20), ORDERS, WINDOW, sink, max_workers=1)
+        # The reader may run up to 32 pages ahead of the landing: fail well after the first commit.
+        run_sync(
+            GeneratedOrders(5_000, fail_after_pages=40), ORDERS, WINDOW, sink, batch_rows=500, max_workers=1
+        )
     landed = count_rows(sqlite_hook, "douyin_orders")
     assert 0 < landed < 5_000 and count_rows(sqlite_hook, "douyin_order_items") == landed
     assert child_is_gone(pid)

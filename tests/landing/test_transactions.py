@@ -48,6 +48,7 @@ def test_a_flush_with_an_invalid_child_writes_none_of_its_parents(sql_hook):
 def test_a_database_error_on_the_children_rolls_back_their_parents(sql_hook):
     with SqlStreamSink(sql_hook, [PARENTS, CHILDREN]) as sink:
         sink.write(flush("a"))
+        sink.commit()
         original = SqlLanding._executemany
 
         def fail_on_children(cur, sql, params):
@@ -75,6 +76,7 @@ def test_one_connection_for_the_whole_sync_closed_at_the_end(sqlite_hook, monkey
     with SqlStreamSink(sqlite_hook, [PARENTS, CHILDREN]) as sink:
         for n in range(5):
             sink.write(flush(f"p{n}"))
+            sink.commit()
     assert len(opened) == 1
     with pytest.raises(Exception, match="closed"):
         opened[0].cursor()
