@@ -20,9 +20,11 @@ SHOP_ID = 1000001
 DAY = 86400
 
 
-def read_orders(server: Any, max_workers: int) -> tuple[StreamReader, Counter[str], list[tuple[str, str]]]:
-    """Read every order of the sandbox; return the reader, how often each id was emitted, and the
-    ``update_time_start``/``end`` of every full-size request (the ranges the walks asked for)."""
+def read_orders(
+    server: Any, max_workers: int, days: int = 31
+) -> tuple[StreamReader, Counter[str], list[tuple[str, str]]]:
+    """Read the sandbox's orders of the last ``days`` days; return the reader, how often each id was
+    emitted, and the ``update_time_start``/``end`` of every full-size request (the ranges walked)."""
     ranges: list[tuple[str, str]] = []
     with DoudianShopClient(
         app_key=SANDBOX_APP_KEY,
@@ -41,7 +43,7 @@ def read_orders(server: Any, max_workers: int) -> tuple[StreamReader, Counter[st
         reader = StreamReader(call, get_stream("orders"), max_workers=max_workers)
         now = int(time.time())
         emitted: Counter[str] = Counter()
-        for rows in reader.read(Window(now - 31 * DAY, now - 1)):
+        for rows in reader.read(Window(now - days * DAY, now - 1)):
             emitted.update(str(row["order_id"]) for row in rows.get("orders", []))
     return reader, emitted, ranges
 
@@ -76,10 +78,10 @@ def test_a_lone_worker_reads_one_slice_and_steals_nothing(douyin_sandbox_factory
 
 
 def test_a_window_that_fits_in_its_first_page_costs_one_request(douyin_sandbox_factory: Any) -> None:
-    """An hourly run of a quiet shop: the first page (a full-size request) plans the read and is
+    """A daily run of a quiet shop: the first page (a full-size request) plans the read and is
     landed, so the window costs one request, not a count probe and then a page."""
-    server = douyin_sandbox_factory(orders=60, seed=5)
-    reader, emitted, ranges = read_orders(server, max_workers=4)
+    server = douyin_sandbox_factory(orders=60, seed=5, days=2)
+    reader, emitted, ranges = read_orders(server, max_workers=4, days=3)
     truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
     assert set(emitted) == truth and sum(emitted.values()) == 60
     assert len(ranges) == 1 and server.stats()["requests_by_method"]["order.searchList"] == 1
@@ -89,11 +91,32 @@ def test_a_window_that_fits_in_its_first_page_costs_one_request(douyin_sandbox_f
 def test_the_first_page_is_landed_and_the_slices_start_at_its_last_second(
     douyin_sandbox_factory: Any,
 ) -> None:
-    server = douyin_sandbox_factory(orders=450, seed=5)
-    reader, emitted, ranges = read_orders(server, max_workers=2)
+    server = douyin_sandbox_factory(orders=450, seed=5, days=2)
+    reader, emitted, ranges = read_orders(server, max_workers=2, days=3)
     truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
     assert set(emitted) == truth and sum(emitted.values()) == 450  # none lost, none twice
     first, *rest = ranges
     assert rest and min(int(start) for start, _ in rest) > int(first[0])  # the rest begins higher up
     # Five pages' worth of records: the first page, then one per 100 more and a short one per walk.
     assert server.stats()["requests_by_method"]["order.searchList"] <= 1 + 4 + reader.progress.windows_total
+
+
+def test_a_long_window_is_read_in_a_slice_per_worker_at_once(douyin_sandbox_factory: Any) -> None:
+    """A backfill's window of 7 days or more does not wait a round trip for its first page: every
+    worker starts a slice at once. A sparse one costs at most one request per worker."""
+    server = douyin_sandbox_factory(orders=60, seed=5)
+    reader, emitted, ranges = read_orders(server, max_workers=4, days=31)
+    truth = {str(o["order_id"]) for o in server.truth("orders", shop_id=SHOP_ID)}
+    assert set(emitted) == truth and sum(emitted.values()) == 60
+    assert reader.progress.windows_total == 4
+    assert len(ranges) == server.stats()["requests_by_method"]["order.searchList"] == 4
+    starts = sorted(int(start) for start, _ in ranges)
+    assert len(set(starts)) == 4  # four slices of the window, none of them a whole-window opening
+
+    dense = douyin_sandbox_factory(orders=3000, seed=5)
+    _, emitted, _ = read_orders(dense, max_workers=4, days=8)
+    window_start = int(time.time()) - 8 * DAY
+    expected = {
+        str(o["order_id"]) for o in dense.truth("orders", shop_id=SHOP_ID) if o["update_time"] >= window_start
+    }
+    assert set(emitted) == expected and sum(emitted.values()) == len(expected) > 0
