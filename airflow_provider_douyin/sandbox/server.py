@@ -44,6 +44,7 @@ from urllib.parse import parse_qs
 from .config import SandboxConfig
 from .constants import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 from .engine import Engine
+from .fault_injection import mark_arrival
 from .open_platform import SANDBOX_CLIENT_KEY, SANDBOX_CLIENT_SECRET, is_open_path
 from .open_platform.platform import OpenPlatform
 from .push_delivery import PushDelivery
@@ -61,6 +62,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines carry access tokens, which the sandbox never logs."""
+
+    def parse_request(self) -> bool:
+        mark_arrival()  # the request line was just read: the QPS window counts it from now
+        return super().parse_request()
 
     def do_GET(self) -> None:
         self._dispatch()
