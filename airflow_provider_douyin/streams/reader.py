@@ -6,7 +6,8 @@ reply and decides what to ask next, one walk at a time. This module runs those w
 Concurrency: a window is cut into the spans one request may cover (finance: 7 days), and each
 span the pager can count into slices sized from a one-record probe of its total; the pieces are
 walked by a thread pool paced by the client's shared rate limiter. Pages flow through a bounded
-queue to the caller, so memory stays flat however large the window is.
+queue to the caller, so memory stays flat however large the window is. A keyset window of
+``LONG_WINDOW_S`` or more is cut into one slice per worker at once, without its opening page.
 
 Work stealing (keyset walks): a window is cut into one slice per worker, and a worker that finishes
 while no piece waits is counted as hungry. The next walk to finish a full page while holding at
