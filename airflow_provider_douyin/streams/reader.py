@@ -275,24 +275,30 @@ class StreamReader:
     # -- planning -----------------------------------------------------------------------------
     def _plan(self, window: Window | None) -> None:
         """Cut the read into pieces walked at once: spans one request may cover, then slices."""
-        pieces: list[tuple[Window | None, bool]] = []
-        for span in [None] if window is None else window.chunks(self.stream.window.max_span):
-            if span is not None and self._stealing and span.seconds >= LONG_WINDOW_S:
-                slices = span.split(self.max_workers)
-                log.info(
-                    "Stream %s window %s..%s is long: reading it in %d slices at once",
-                    self.stream.name,
-                    *span.isoformat(),
-                    len(slices),
-                )
-                pieces += [(piece, False) for piece in slices]
-            else:
-                pieces += [(piece, True) for piece in ([None] if span is None else self._slices(span))]
+        if window is None:
+            pieces: list[tuple[Window | None, bool]] = [(None, True)]
+        else:
+            pieces = [
+                piece for span in window.chunks(self.stream.window.max_span) for piece in self._slices(span)
+            ]
         self.progress.add_windows(len(pieces))
         for piece, reports_total in pieces:
             self._submit_walk(piece, reports_total=reports_total)
 
-    def _slices(self, window: Window) -> list[Window]:
+    def _slices(self, span: Window) -> list[tuple[Window, bool]]:
+        """The span's slices, each with whether its walk reports its first total to the span's opening."""
+        if self._stealing and span.seconds >= LONG_WINDOW_S:
+            slices = span.split(self.max_workers)
+            log.info(
+                "Stream %s window %s..%s is long: reading it in %d slices at once",
+                self.stream.name,
+                *span.isoformat(),
+                len(slices),
+            )
+            return [(piece, False) for piece in slices]
+        return [(piece, True) for piece in self._opened_slices(span)]
+
+    def _opened_slices(self, window: Window) -> list[Window]:
         opening = self.stream.pager.open(self, window)
         if opening is None:
             return [window]
