@@ -158,6 +158,8 @@ class _WalkPages:
     def report_total(self, total: int) -> None:
         if self._walk.reports_total:
             self._reader.report_total(total)
+        if total == 0:
+            self._reader.found_empty_range()
 
 
 class StreamReader:
@@ -198,6 +200,7 @@ class StreamReader:
         self._fan_out_rows = {b.fan_out_method: RowBuilder(b.fan_out_method) for b in stream.tables}
         self._probe_total: int | None = None
         self._slice_totals = 0
+        self._empty_ranges = 0
         self._stealing = isinstance(stream.pager, DoudianKeysetPager)
         self._walks: set[_Walk] = set()
         self._waiting_walks = 0
@@ -227,7 +230,7 @@ class StreamReader:
                     if item is None:
                         continue
                     if isinstance(item, _Done):
-                        self._reconcile_window()
+                        self._reconcile_window(window)
                         break
                     self.progress.add_rows(item)
                     yield item
@@ -271,6 +274,11 @@ class StreamReader:
         """A slice's first total; all of them together may not exceed what the window's probe counted."""
         with self._pending_lock:
             self._slice_totals += total
+
+    def found_empty_range(self) -> None:
+        """A keyset walk's first page said its range holds nothing (:meth:`_recount`)."""
+        with self._pending_lock:
+            self._empty_ranges += 1
 
     # -- planning -----------------------------------------------------------------------------
     def _plan(self, window: Window | None) -> None:
@@ -387,8 +395,9 @@ class StreamReader:
         self.progress.add_windows(1)
         self._submit_walk(stolen, reports_total=False)
 
-    def _reconcile_window(self) -> None:
-        """Every planned slice was read, and no slice held more records than the probe counted."""
+    def _reconcile_window(self, window: Window | None) -> None:
+        """Every planned slice was read, no slice held more records than the probe counted, and none
+        of what the window still holds was missed (:meth:`_recount`)."""
         progress = self.progress
         if progress.windows_done != progress.windows_total:
             raise StreamReadError(
@@ -399,6 +408,28 @@ class StreamReader:
             raise DouyinIncompleteReadError(
                 f"the window's slices held {self._slice_totals} records, but its probe counted "
                 f"{self._probe_total}; the API's totals contradict each other",
+                method=self.stream.method,
+            )
+        if window is not None and self._stealing:
+            self._recount(window)
+
+    def _recount(self, window: Window) -> None:
+        """Count the window again when the read came up short of its opening, or, without one, when a
+        walk's first page called its range empty: a reply that wrongly says "nothing here" ends a walk
+        consistently, and only a count can tell.
+
+        Records only leave a window while it is read (an update moves them past its end, and nothing
+        enters it), so every record it holds at the end was held all along and read by some walk: a
+        window now holding more records than the read emitted lost some.
+        """
+        fell_short = self._probe_total is not None and self._slice_totals < self._probe_total
+        if not (fell_short or (self._probe_total is None and self._empty_ranges)):
+            return
+        held = self.probe(window)
+        if held > self.progress.records:
+            raise DouyinIncompleteReadError(
+                f"the window holds {held} records, but the read emitted only {self.progress.records}; "
+                "a reply called a range with records empty or short",
                 method=self.stream.method,
             )
 

@@ -239,6 +239,12 @@ CASES = [
         orders_fault(put("data", {"total": 0, "shop_order_list": []}), opening),
         INCOMPLETE,
     ),
+    Case(
+        # The slice's walk ends consistently; the window's count at the end shows what it missed.
+        "a slice's first page answers total 0 and no list, once",
+        orders_fault(put("data", {"total": 0, "shop_order_list": []}), lambda n, p: n == 1),
+        INCOMPLETE,
+    ),
     Case("total absurd", orders_fault(put("data.total", 10**12)), INCOMPLETE),
     Case(
         "total one too many",
@@ -504,6 +510,24 @@ def test_reversed_pages_fail_within_a_bounded_number_of_requests(sqlite_hook):
     assert isinstance(error, DouyinResponseShapeError) and "ascending" in str(error)
     # The window's first page read PAGE_READS times: no walk over reversed records.
     assert gateway.requests["order.searchList"] == reader.PAGE_READS
+    assert landed(sqlite_hook, "orders", "order_id") == set()
+
+
+def test_a_long_windows_slice_answered_empty_once_fails_the_read(sqlite_hook):
+    """A window of 7 days or more has no opening page to compare with: a slice whose first reply
+    wrongly says "nothing here" is caught by counting the window again at the end."""
+    long_window = Window(WINDOW.start, WINDOW.start + 8 * 86400)
+    orders = some_orders(lambda i: long_window.start + 100 + i * 2000)
+    fault = Fault("order.searchList", put("data", {"total": 0, "shop_order_list": []}), opening)
+    spec = get_stream("orders")
+    sinks = {b.table.name: SqlTableSink(sqlite_hook, b.table, table_prefix="t_") for b in spec.tables}
+    with (
+        FakeGateway(orders=orders, fault=fault) as gateway,
+        client_for(gateway) as client,
+        pytest.raises(DouyinIncompleteReadError, match=f"holds {ORDERS} records, but the read emitted only"),
+    ):
+        run_sync(client.request, spec, long_window, sinks, max_workers=4)
+    assert fault.served == 1
     assert landed(sqlite_hook, "orders", "order_id") == set()
 
 
