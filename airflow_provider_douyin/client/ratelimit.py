@@ -62,8 +62,8 @@ class Limiter(Protocol):
         ...
 
     def depart(self) -> None:
-        """Called as the request, built and signed, is about to go on the wire: hold it while it would
-        still leave too close to the ones before it."""
+        """Called right after :meth:`acquire`, before the token is chosen: hold the request while it
+        would still leave too close to the ones before it."""
         ...
 
     def throttled(self) -> None:
@@ -257,8 +257,8 @@ class AdaptiveLimiter:
     def depart(self) -> None:
         """Hold a request whose ``limit``-th predecessor left less than ``limit / rate`` s ago.
 
-        The bucket spaces the slots, but a thread that wakes late from its slot, or is slow to build
-        its request, goes out together with later ones that were quick, and the gateway counts a
+        The bucket spaces the slots, but a thread that wakes late from its slot goes out together
+        with later ones woken on time, and the gateway counts a
         sliding second of arrivals: checking the moments requests really leave keeps any ``limit`` + 1
         of them apart by the pace. (With a shared schedule the other processes' departures are not
         seen here; the schedule's slots alone space them.)

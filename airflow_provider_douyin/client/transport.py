@@ -169,7 +169,11 @@ class Transport:
         state: tenacity.RetryCallState,
     ) -> ApiResponse:
         number = state.attempt_number
-        waited = self._limiter.acquire() if self._limiter else 0.0
+        waited = 0.0
+        if self._limiter:
+            # Both waits before the token is chosen: a token held through a wait may expire on the way.
+            waited = self._limiter.acquire()
+            self._limiter.depart()
         token = access_token() if callable(access_token) else access_token
         call = self._protocol.prepare(method, params, token)
         budget_left = self._retry.remaining(state)
@@ -197,22 +201,14 @@ class Transport:
         failure: DouyinError | None = None
         with _AttemptDeadline(deadline) as guard:
             try:
-                session = self._session
-                request = session.prepare_request(
-                    requests.Request(
-                        call.http_method,
-                        call.url,
-                        params=list(call.params),
-                        data=call.body,
-                        headers=dict(call.headers),
-                    )
+                resp = self._session.request(
+                    call.http_method,
+                    call.url,
+                    params=list(call.params),
+                    data=call.body,
+                    headers=dict(call.headers),
+                    timeout=self._timeout,
                 )
-                settings = session.merge_environment_settings(request.url, {}, None, None, None)
-                if self._limiter:
-                    # Last, so the moments the limiter spaces are the moments requests leave: building
-                    # the request can take a thread that shares the CPU tens of milliseconds.
-                    self._limiter.depart()
-                resp = session.send(request, timeout=self._timeout, **settings)
                 content = resp.content
             except _TRANSIENT_NETWORK_ERRORS as exc:
                 failure = DouyinTransientError(_describe(exc), method=method)
