@@ -61,9 +61,9 @@ class Limiter(Protocol):
         """Block until one request's turn in the pace; return the seconds waited."""
         ...
 
-    def depart(self) -> None:
-        """Called right after :meth:`acquire`, before the token is chosen: hold the request while it
-        would still leave too close to the ones before it."""
+    def depart(self) -> float:
+        """Called as the request, built and signed, is about to go on the wire: hold it while it would
+        still leave too close to the ones before it; return the seconds held."""
         ...
 
     def throttled(self) -> None:
@@ -254,19 +254,20 @@ class AdaptiveLimiter:
             self._local.configure(rate)
         return self._local.acquire()
 
-    def depart(self) -> None:
+    def depart(self) -> float:
         """Hold a request whose ``limit``-th predecessor left less than ``limit / rate`` s ago.
 
-        The bucket spaces the slots, but a thread that wakes late from its slot goes out together
-        with later ones woken on time, and the gateway counts a
+        The bucket spaces the slots, but a thread that wakes late from its slot, or is slow to build
+        its request, goes out together with later ones that were quick, and the gateway counts a
         sliding second of arrivals: checking the moments requests really leave keeps any ``limit`` + 1
         of them apart by the pace. (With a shared schedule the other processes' departures are not
         seen here; the schedule's slots alone space them.)
         """
         if self._shared:
-            return
+            return 0.0
         count = max(1, int(self.pace.limit))
         span = count / self.pace.rate
+        held = 0.0
         while True:
             with self._sent_lock:
                 now = self._clock()
@@ -274,9 +275,10 @@ class AdaptiveLimiter:
                     self._sent.popleft()
                 if len(self._sent) < count:
                     self._sent.append(now)
-                    return
+                    return held
                 wait = self._sent[0] + span - now
             self._sleep(wait)
+            held += wait
 
     def throttled(self) -> None:
         self.pace.throttled()

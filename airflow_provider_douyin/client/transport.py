@@ -72,6 +72,14 @@ class HttpCall:
 
 
 @dataclass(frozen=True)
+class _Ready:
+    """A signed request as ``Session.send`` takes it, with the environment's proxy and TLS settings."""
+
+    request: requests.PreparedRequest
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ApiResponse:
     """A successful call: ``data`` plus what callers need to report it (log_id, attempts)."""
 
@@ -169,19 +177,14 @@ class Transport:
         state: tenacity.RetryCallState,
     ) -> ApiResponse:
         number = state.attempt_number
-        waited = 0.0
-        if self._limiter:
-            # Both waits before the token is chosen: a token held through a wait may expire on the way.
-            waited = self._limiter.acquire()
-            self._limiter.depart()
-        token = access_token() if callable(access_token) else access_token
-        call = self._protocol.prepare(method, params, token)
+        waited = self._limiter.acquire() if self._limiter else 0.0
+        request = self._ready(method, params, access_token)
         budget_left = self._retry.remaining(state)
         deadline = budget_left if self._deadline is None else min(self._deadline, budget_left)
         cut_by_budget = deadline == budget_left
         started = self._clock()
         try:
-            http_status, payload, clean = self._send(method, call, deadline, cut_by_budget)
+            http_status, payload, clean = self._send(method, request, deadline, cut_by_budget)
             response = replace(
                 self._protocol.parse(method, http_status, payload), attempts=number, text_clean=clean
             )
@@ -195,20 +198,48 @@ class Transport:
         self._log(method, params, number, started, waited, response)
         return response
 
-    def _send(
-        self, method: str, call: HttpCall, deadline: float, cut_by_budget: bool
-    ) -> tuple[int, Any, bool]:
+    def _ready(
+        self, method: str, params: Mapping[str, Any] | None, access_token: str | Callable[[], str] | None
+    ) -> _Ready:
+        """The signed request, held last by the limiter's departure check where it leaves: on a busy CPU
+        building it can take a thread tens of milliseconds, and quick ones behind it would otherwise
+        reach the gateway bunched."""
+        token = access_token() if callable(access_token) else access_token
+        request = self._build(method, params, token)
+        if self._limiter and self._limiter.depart() and callable(access_token):
+            # Held: the token chosen may have expired, or been rotated by another worker, meanwhile.
+            again = access_token()
+            if again != token:
+                request = self._build(method, params, again)
+        return request
+
+    def _build(self, method: str, params: Mapping[str, Any] | None, token: str | None) -> _Ready:
+        call = self._protocol.prepare(method, params, token)
         failure: DouyinError | None = None
-        with _AttemptDeadline(deadline) as guard:
-            try:
-                resp = self._session.request(
+        try:
+            request = self._session.prepare_request(
+                requests.Request(
                     call.http_method,
                     call.url,
                     params=list(call.params),
                     data=call.body,
                     headers=dict(call.headers),
-                    timeout=self._timeout,
                 )
+            )
+            settings = self._session.merge_environment_settings(request.url, {}, None, None, None)
+        except requests.RequestException as exc:
+            failure = DouyinRequestError(_describe(exc), method=method)
+        if failure is not None:  # raised outside the except block: the chained error names the URL
+            raise failure
+        return _Ready(request, settings)
+
+    def _send(
+        self, method: str, ready: _Ready, deadline: float, cut_by_budget: bool
+    ) -> tuple[int, Any, bool]:
+        failure: DouyinError | None = None
+        with _AttemptDeadline(deadline) as guard:
+            try:
+                resp = self._session.send(ready.request, timeout=self._timeout, **ready.settings)
                 content = resp.content
             except _TRANSIENT_NETWORK_ERRORS as exc:
                 failure = DouyinTransientError(_describe(exc), method=method)

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_douyin.client import InMemoryTokenStore
 from airflow_provider_douyin.client.config import DouyinConnectionError, ShopConfig
+from airflow_provider_douyin.client.doudian import DoudianProtocol
 from airflow_provider_douyin.client.ratelimit import (
     CALM,
     CEILING_STEP,
@@ -30,8 +31,9 @@ from airflow_provider_douyin.client.ratelimit import (
     RedisSchedule,
     app_limiter,
 )
+from airflow_provider_douyin.client.transport import Transport
 
-from .fakes import APP_KEY, APP_SECRET, BASE_URL, FakeClock, envelope, stored_pair
+from .fakes import APP_KEY, APP_SECRET, BASE_URL, T0, FakeClock, envelope, stored_pair
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -125,6 +127,78 @@ def test_a_request_woken_late_never_makes_one_more_than_the_limit_in_a_paced_spa
         sent.append(clock.now)
     span = 5 / (5.0 * START)
     assert min(later - earlier for earlier, later in zip(sent, sent[5:], strict=False)) >= span - 1e-9
+
+
+def paced_transport(
+    clock: FakeClock, qps: float, protocol: type[DoudianProtocol] = DoudianProtocol, **kw: Any
+):
+    signer = protocol(app_key=APP_KEY, app_secret=APP_SECRET, base_url=BASE_URL, clock=lambda: T0)
+    limiter = AdaptiveLimiter(qps, clock=clock, **kw)
+    return Transport(signer, limiter=limiter, sleep=clock.sleep, clock=clock)
+
+
+def test_requests_slow_to_build_still_reach_the_gateway_spaced_by_the_pace(requests_mock: Any) -> None:
+    """A thread may take long to build and sign its request after its turn (on a busy CPU, tens of
+    milliseconds); the quick ones behind it must not then arrive together with it. The gateway sees
+    no ``qps`` + 1 arrivals within ``qps / pace`` seconds."""
+    clock = FakeClock(now=0.0)
+    arrivals: list[float] = []
+
+    def arrive(_request: Any, _context: Any) -> dict[str, Any]:
+        arrivals.append(clock.now)
+        return envelope(data={"shop_order_list": [], "total": 0})
+
+    requests_mock.post(f"{BASE_URL}/order/searchList", json=arrive)
+
+    class SlowToBuild(DoudianProtocol):
+        def prepare(self, *args: Any) -> Any:
+            if len(arrivals) % 3 == 0:
+                clock.advance(0.9)  # this one's turn came, but its request took 0.9 s to build
+            return super().prepare(*args)
+
+    transport = paced_transport(clock, 2.0, SlowToBuild, sleep=clock.sleep)
+    for _ in range(12):
+        transport.request("order.searchList", {"page": 0, "size": 10}, access_token="act.wire-test")
+
+    span = 2 / (2.0 * START)
+    assert len(arrivals) == 12
+    assert min(later - earlier for earlier, later in zip(arrivals, arrivals[2:], strict=False)) >= span - 1e-9
+
+
+def test_a_request_held_at_the_wire_carries_the_token_valid_when_it_leaves(requests_mock: Any) -> None:
+    """The departure check holds a built, signed request; a token rotated (or expired) meanwhile must
+    not go out with it. Every request reaches the gateway with the token current at its arrival."""
+    clock = FakeClock(now=0.0)
+    wakes = 0
+
+    def oversleeping(seconds: float) -> None:  # every third wake from a pace slot is 0.4 s late
+        nonlocal wakes
+        wakes += 1
+        clock.sleep(seconds + (0.4 if wakes % 3 == 0 else 0.0))
+
+    def current_token() -> str:
+        return f"act.{int(clock.now / 0.25)}"  # rotated every 0.25 s
+
+    arrivals: list[tuple[str, str]] = []
+
+    def arrive(request: Any, _context: Any) -> dict[str, Any]:
+        arrivals.append((request.qs["access_token"][0], current_token()))
+        return envelope(data={"shop_order_list": [], "total": 0})
+
+    requests_mock.post(f"{BASE_URL}/order/searchList", json=arrive)
+    transport = paced_transport(clock, 2.0, sleep=oversleeping)
+    chosen: list[str] = []
+
+    def token_at_send() -> str:
+        chosen.append(current_token())
+        return chosen[-1]
+
+    for _ in range(12):
+        transport.request("order.searchList", {"page": 0, "size": 10}, access_token=token_at_send)
+
+    assert len(arrivals) == 12
+    assert [sent for sent, _ in arrivals] == [current for _, current in arrivals]
+    assert len(chosen) > 12, "no request was held at the wire: the test proved nothing"
 
 
 def test_the_transport_reports_throttles_and_successes_to_the_limiter(
