@@ -62,8 +62,13 @@ class Limiter(Protocol):
         ...
 
     def depart(self) -> float:
-        """Called as the request, built and signed, is about to go on the wire: hold it while it would
-        still leave too close to the ones before it; return the seconds held."""
+        """Called as the request, built and signed, is about to be sent: hold it while it would still
+        leave too close to the ones before it; return the seconds held."""
+        ...
+
+    def on_wire(self) -> None:
+        """Called as the request's first bytes are written to the socket: the same check on the moments
+        requests really reach the wire (holds only what happened between :meth:`depart` and here)."""
         ...
 
     def throttled(self) -> None:
@@ -201,6 +206,26 @@ class RedisSchedule:
         return float(self._reserve(keys=[self._key], args=[repr(interval), now]))
 
 
+class _SlidingCount:
+    """The moments of the last requests, admitting one more only while fewer than ``count`` of them fall
+    within the last ``span`` seconds."""
+
+    def __init__(self) -> None:
+        self._moments: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def admit(self, now: float, count: int, span: float) -> float:
+        """Record ``now`` and return 0, or return the seconds until a request may be admitted."""
+        with self._lock:
+            moments = self._moments
+            while len(moments) > count or (moments and now - moments[0] >= span):
+                moments.popleft()
+            if len(moments) < count:
+                moments.append(now)
+                return 0.0
+            return moments[0] + span - now
+
+
 class AdaptiveLimiter:
     """Paces one app at its :class:`AdaptiveRate`, in-process or on a shared :class:`RedisSchedule`.
 
@@ -223,8 +248,8 @@ class AdaptiveLimiter:
         self._shared_failed_at = -float("inf")
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
-        self._sent_lock = threading.Lock()
+        self._departed = _SlidingCount()
+        self._on_wire = _SlidingCount()
 
     def configure(self, limit: float) -> None:
         self.pace.configure(limit)
@@ -263,22 +288,23 @@ class AdaptiveLimiter:
         of them apart by the pace. (With a shared schedule the other processes' departures are not
         seen here; the schedule's slots alone space them.)
         """
+        return self._hold(self._departed)
+
+    def on_wire(self) -> None:
+        """:meth:`depart`'s check again as the request is written: between the two, a busy CPU can keep
+        a thread from running for tens of milliseconds while quick ones pass it."""
+        self._hold(self._on_wire)
+
+    def _hold(self, moments: _SlidingCount) -> float:
         if self._shared:
             return 0.0
         count = max(1, int(self.pace.limit))
         span = count / self.pace.rate
         held = 0.0
-        while True:
-            with self._sent_lock:
-                now = self._clock()
-                while len(self._sent) > count or (self._sent and now - self._sent[0] >= span):
-                    self._sent.popleft()
-                if len(self._sent) < count:
-                    self._sent.append(now)
-                    return held
-                wait = self._sent[0] + span - now
+        while (wait := moments.admit(self._clock(), count, span)) > 0:
             self._sleep(wait)
             held += wait
+        return held
 
     def throttled(self) -> None:
         self.pace.throttled()

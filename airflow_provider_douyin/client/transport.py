@@ -26,6 +26,7 @@ import msgspec
 import requests
 import requests.adapters
 import tenacity
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from airflow_provider_douyin.client.errors import (
@@ -237,7 +238,8 @@ class Transport:
         self, method: str, ready: _Ready, deadline: float, cut_by_budget: bool
     ) -> tuple[int, Any, bool]:
         failure: DouyinError | None = None
-        with _AttemptDeadline(deadline) as guard:
+        on_wire = self._limiter.on_wire if self._limiter else None
+        with _AttemptDeadline(deadline, on_wire=on_wire) as guard:
             try:
                 resp = self._session.send(ready.request, timeout=self._timeout, **ready.settings)
                 content = resp.content
@@ -425,8 +427,10 @@ class _AttemptDeadline:
     _RECHECK = 0.05
     """While the socket is still being created there is nothing to shut down yet; look again soon."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, on_wire: Callable[[], None] | None = None) -> None:
+        """``on_wire``: called by the attempt's connection as it writes the request (last pacing check)."""
         self._seconds = max(seconds, 0.0)
+        self.on_wire = on_wire
         self._lock = threading.Lock()
         self._connection: Any = None
         self._finished = False
@@ -549,12 +553,30 @@ class _DeadlinePoolMixin:
         super()._put_conn(conn)  # type: ignore[misc]
 
 
-class _DeadlineHTTPConnectionPool(_DeadlinePoolMixin, HTTPConnectionPool):
+class _OnWireMixin:
+    """Calls the attempt's ``on_wire`` as the request is written: where the gateway's count starts."""
+
+    def endheaders(self, *args: Any, **kwargs: Any) -> None:
+        guard = getattr(self, "_douyin_deadline", None)
+        if guard is not None and guard.on_wire is not None:
+            guard.on_wire()
+        super().endheaders(*args, **kwargs)  # type: ignore[misc]
+
+
+class _OnWireHTTPConnection(_OnWireMixin, HTTPConnection):
     pass
+
+
+class _OnWireHTTPSConnection(_OnWireMixin, HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPConnectionPool(_DeadlinePoolMixin, HTTPConnectionPool):
+    ConnectionCls = _OnWireHTTPConnection
 
 
 class _DeadlineHTTPSConnectionPool(_DeadlinePoolMixin, HTTPSConnectionPool):
-    pass
+    ConnectionCls = _OnWireHTTPSConnection
 
 
 _DEADLINE_POOLS = {"http": _DeadlineHTTPConnectionPool, "https": _DeadlineHTTPSConnectionPool}

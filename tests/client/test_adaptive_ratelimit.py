@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import logging
 import os
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from airflow_provider_douyin.client import InMemoryTokenStore
 from airflow_provider_douyin.client.config import DouyinConnectionError, ShopConfig
@@ -31,7 +34,7 @@ from airflow_provider_douyin.client.ratelimit import (
     RedisSchedule,
     app_limiter,
 )
-from airflow_provider_douyin.client.transport import Transport
+from airflow_provider_douyin.client.transport import DeadlineAdapter, Transport
 
 from .fakes import APP_KEY, APP_SECRET, BASE_URL, T0, FakeClock, envelope, stored_pair
 
@@ -159,6 +162,53 @@ def test_requests_slow_to_build_still_reach_the_gateway_spaced_by_the_pace(reque
     transport = paced_transport(clock, 2.0, SlowToBuild, sleep=clock.sleep)
     for _ in range(12):
         transport.request("order.searchList", {"page": 0, "size": 10}, access_token="act.wire-test")
+
+    span = 2 / (2.0 * START)
+    assert len(arrivals) == 12
+    assert min(later - earlier for earlier, later in zip(arrivals, arrivals[2:], strict=False)) >= span - 1e-9
+
+
+def test_requests_delayed_after_their_departure_check_still_arrive_spaced(tmp_path: Any) -> None:
+    """Between the departure check and the socket, a busy CPU can keep a thread from running while
+    quick ones pass it. The connection checks again as it writes: a real server sees no ``qps`` + 1
+    requests within ``qps / pace`` seconds of the limiter's clock."""
+    clock = FakeClock(now=0.0)
+    arrivals: list[float] = []
+
+    class Gateway(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            arrivals.append(clock.now)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps(envelope(data={"shop_order_list": [], "total": 0})).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    class StalledAfterTheCheck(requests.Session):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            if len(arrivals) % 3 == 0:
+                clock.advance(0.9)  # this thread got no CPU for 0.9 s after its departure check
+            return super().send(request, **kwargs)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    session = StalledAfterTheCheck()
+    session.mount("http://", DeadlineAdapter())
+    url = f"http://127.0.0.1:{server.server_port}"
+    signer = DoudianProtocol(app_key=APP_KEY, app_secret=APP_SECRET, base_url=url, clock=lambda: T0)
+    limiter = AdaptiveLimiter(2.0, clock=clock, sleep=clock.sleep)
+    transport = Transport(signer, limiter=limiter, session=session, sleep=clock.sleep, clock=clock)
+    try:
+        for _ in range(12):
+            transport.request("order.searchList", {"page": 0, "size": 10}, access_token="act.wire-test")
+    finally:
+        server.shutdown()
+        server.server_close()
+        session.close()
 
     span = 2 / (2.0 * START)
     assert len(arrivals) == 12
@@ -389,7 +439,6 @@ def test_open_platform_throttle_codes_slow_the_app_down(requests_mock: Any, wher
     """Open Platform throttles (28003018 in ``extra``, 2119003 in ``data``) cut the pace like 60000."""
     from airflow_provider_douyin.client.open_platform import LIFE_ORDER_QUERY, OpenPlatformProtocol
     from airflow_provider_douyin.client.retry import RetryPolicy
-    from airflow_provider_douyin.client.transport import Transport
 
     from .test_open_protocol import BASE_URL as OPEN_URL
     from .test_open_protocol import CLIENT_SECRET, CLIENT_TOKEN_VALUE, goodlife
