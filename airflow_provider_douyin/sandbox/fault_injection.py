@@ -3,21 +3,25 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 
 from .config import FaultConfig
 from .drift import PageDrift
 from .reply import NGINX_502, Reply
 
 _arrival = threading.local()
+_QPS_KEPT_S = 2.0
+"""Arrivals kept per app: a second for the window, and a second for requests checked late."""
 
 
-def mark_arrival() -> None:
-    """The server's handler thread saw a request's first line (see :meth:`FaultInjector.over_qps`)."""
-    _arrival.at = time.monotonic()
+def mark_arrival(at: float | None = None) -> None:
+    """The server's handler thread read a request's first line; it arrived ``at`` (monotonic), or now
+    (see :meth:`FaultInjector.over_qps`)."""
+    _arrival.at = time.monotonic() if at is None else at
 
 
 def _since_arrival() -> float:
@@ -35,7 +39,8 @@ class FaultInjector:
         """Guards ``rng``; hold it for any other draw from it (shuffles)."""
         self._lock = threading.Lock()
         self._injected: Counter[str] = Counter()
-        self._qps: dict[str, deque[float]] = {}
+        self._qps: dict[str, list[float]] = {}
+        """Per app, the arrival times of recent requests, in order."""
         self.drift = PageDrift(faults, self.rng, self.rng_lock, self.count)
 
     def count(self, kind: str, n: int = 1) -> None:
@@ -69,18 +74,20 @@ class FaultInjector:
     def over_qps(self, key: str, now: float) -> bool:
         """Sliding one-second window per app over every request that got this far; counted.
 
-        A request counts from when it arrived (its first line was read), as at a gateway's edge, not
+        A request counts from when it arrived (see :func:`mark_arrival`), as at a gateway's edge, not
         from when its signature had been checked: that takes this server's threads a varying few to
-        tens of milliseconds on a busy CPU, which would bunch arrivals that were evenly spaced.
+        tens of milliseconds on a busy CPU, which would bunch arrivals that were evenly spaced. So
+        requests reach this check out of their order of arrival: each is judged by the arrivals in
+        the second up to its own.
         """
         limit = self.faults.qps_limit
         now -= _since_arrival()
         with self._lock:
-            window = self._qps.setdefault(key, deque())
-            window.append(now)
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            over = limit > 0 and len(window) > limit
+            window = self._qps.setdefault(key, [])
+            bisect.insort(window, now)
+            del window[: bisect.bisect_right(window, window[-1] - _QPS_KEPT_S)]
+            inside = bisect.bisect_right(window, now) - bisect.bisect_right(window, now - 1.0)
+            over = limit > 0 and inside > limit
             if over:
                 self._injected["qps_limit"] += 1
         return over

@@ -31,9 +31,12 @@ and has its own control API under ``/sandbox/open/…``.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import platform
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +53,46 @@ from .open_platform.platform import OpenPlatform
 from .push_delivery import PushDelivery
 from .reply import ControlError, Reply
 
+_SO_TIMESTAMPNS = 35
+"""Linux's ``SO_TIMESTAMPNS`` (also its ``SCM_TIMESTAMPNS``), which the socket module does not name."""
+_KERNEL_STAMPS = sys.platform == "linux" and platform.machine() in {"x86_64", "aarch64"}
+"""Where the constant and a 64-bit ``timespec`` are known to hold; elsewhere arrivals are stamped when
+their first line is read."""
+
+
+class _StampedReader(socket.SocketIO):
+    """Reads a connection keeping the kernel's receive time of the latest bytes read (``arrived``, on
+    the monotonic clock): a handler thread that waits for the CPU reads a request late, and a
+    gateway's rate limit counts it from when it arrived."""
+
+    arrived: float | None = None
+
+    def buffered(self, size: int) -> io.BufferedReader:
+        return io.BufferedReader(self, size if size > 0 else io.DEFAULT_BUFFER_SIZE)
+
+    def readinto(self, buffer: Any) -> int | None:
+        """``SocketIO.readinto`` through ``recvmsg_into``, which also hands over the receive time."""
+        self._checkClosed()
+        self._checkReadable()
+        if self._timeout_occurred:
+            raise OSError("cannot read from timed out object")
+        try:
+            count, ancillary, _flags, _addr = self._sock.recvmsg_into([buffer], _STAMP_SPACE)
+        except TimeoutError:
+            self._timeout_occurred = True
+            raise
+        except BlockingIOError:
+            return None
+        self.arrived = None
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", data[:16])
+                self.arrived = time.monotonic() - max(0.0, time.time() - (seconds + nanoseconds / 1e9))
+        return count
+
+
+_STAMP_SPACE = socket.CMSG_SPACE(16)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -63,8 +106,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request lines carry access tokens, which the sandbox never logs."""
 
+    def setup(self) -> None:
+        super().setup()
+        if _KERNEL_STAMPS:
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                self.rfile.close()  # nothing read yet; its reference on the socket is released
+                self.rfile = _StampedReader(self.connection, "rb").buffered(self.rbufsize)
+
     def parse_request(self) -> bool:
-        mark_arrival()  # the request line was just read: the QPS window counts it from now
+        # The QPS window counts the request from when its bytes reached this machine, as a gateway's
+        # edge does, or else from now (its first line was just read).
+        stamp = getattr(self.rfile, "raw", None)
+        mark_arrival(getattr(stamp, "arrived", None))
         return super().parse_request()
 
     def do_GET(self) -> None:

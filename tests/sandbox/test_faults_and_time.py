@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import select
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
 from sandbox_testkit import Gateway, error_of
 
 from airflow_provider_douyin.sandbox import SandboxServer
+from airflow_provider_douyin.sandbox import server as server_module
 
 DAY = 86400
 LIST = ("product.listV2", {"page": 1, "size": 1})
@@ -123,6 +127,38 @@ def test_qps_limit(douyin_sandbox_factory: Callable[..., SandboxServer]) -> None
     assert limited["sub_msg"] == "请求太频繁，请稍后重试"
     time.sleep(1.05)
     assert gw.call(*LIST)["code"] == 10000
+
+
+@pytest.mark.skipif(not server_module._KERNEL_STAMPS, reason="kernel receive stamps: Linux x86_64/aarch64")
+def test_qps_limit_counts_a_request_from_its_arrival_not_from_when_it_was_read(
+    douyin_sandbox_factory: Callable[..., SandboxServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway's edge counts arrivals. Here the handler of the first request gets no CPU for 1.6 s
+    after its bytes arrived; a second request arriving 1.1 s after it is read first. They arrived
+    more than a second apart, so at one request per second neither is throttled."""
+    server = douyin_sandbox_factory(orders=20, qps_limit=1)
+    first, second = Gateway(server), Gateway(server)  # each on a connection of its own
+    second.token = first.login()["access_token"]
+    stalled = threading.Event()
+    original = server_module._Handler.handle_one_request
+
+    def stalled_once(handler: Any) -> None:
+        if not stalled.is_set():
+            stalled.set()
+            select.select([handler.connection], [], [])  # the request has arrived ...
+            time.sleep(1.6)  # ... and is read 1.6 s later
+        original(handler)
+
+    time.sleep(1.05)  # the login's second has passed
+    monkeypatch.setattr(server_module._Handler, "handle_one_request", stalled_once)
+    replies: list[dict[str, Any]] = []
+    late = threading.Thread(target=lambda: replies.append(second.call(*LIST)))
+    late.start()  # a new connection: its handler is the stalled one
+    time.sleep(1.1)
+    replies.append(first.call(*LIST))  # on the login's connection, read at once
+    late.join()
+    assert stalled.is_set()
+    assert [error_of(reply) for reply in replies] == [(10000, "")] * 2
 
 
 @pytest.mark.parametrize(
