@@ -133,8 +133,8 @@ def test_qps_limit(douyin_sandbox_factory: Callable[..., SandboxServer]) -> None
 def test_qps_limit_counts_a_request_from_its_arrival_not_from_when_it_was_read(
     douyin_sandbox_factory: Callable[..., SandboxServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A gateway's edge counts arrivals. Here the handler of the first request gets no CPU for 1.6 s
-    after its bytes arrived; a second request arriving 1.1 s after it is read first. They arrived
+    """A gateway's edge counts arrivals. Here the handler of the first request gets no CPU for 2.2 s
+    after its bytes arrived; a second request arriving 1.5 s after it is read first. They arrived
     more than a second apart, so at one request per second neither is throttled."""
     server = douyin_sandbox_factory(orders=20, qps_limit=1)
     first, second = Gateway(server), Gateway(server)  # each on a connection of its own
@@ -146,7 +146,7 @@ def test_qps_limit_counts_a_request_from_its_arrival_not_from_when_it_was_read(
         if not stalled.is_set():
             stalled.set()
             select.select([handler.connection], [], [])  # the request has arrived ...
-            time.sleep(1.6)  # ... and is read 1.6 s later
+            time.sleep(2.2)  # ... and is read 2.2 s later
         original(handler)
 
     time.sleep(1.05)  # the login's second has passed
@@ -154,7 +154,7 @@ def test_qps_limit_counts_a_request_from_its_arrival_not_from_when_it_was_read(
     replies: list[dict[str, Any]] = []
     late = threading.Thread(target=lambda: replies.append(second.call(*LIST)))
     late.start()  # a new connection: its handler is the stalled one
-    time.sleep(1.1)
+    time.sleep(1.5)
     replies.append(first.call(*LIST))  # on the login's connection, read at once
     late.join()
     assert stalled.is_set()
