@@ -58,6 +58,8 @@ _SO_TIMESTAMPNS = 35
 _KERNEL_STAMPS = sys.platform == "linux" and platform.machine() in {"x86_64", "aarch64"}
 """Where the constant and a 64-bit ``timespec`` are known to hold; elsewhere arrivals are stamped when
 their first line is read."""
+_STAMP_SPACE = socket.CMSG_SPACE(16)
+"""Room for the one ``timespec`` control message a read carries."""
 
 
 class _StampedReader(socket.SocketIO):
@@ -91,9 +93,6 @@ class _StampedReader(socket.SocketIO):
         return count
 
 
-_STAMP_SPACE = socket.CMSG_SPACE(16)
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Tengine"
@@ -117,8 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         # The QPS window counts the request from when its bytes reached this machine, as a gateway's
         # edge does, or else from now (its first line was just read).
-        stamp = getattr(self.rfile, "raw", None)
-        mark_arrival(getattr(stamp, "arrived", None))
+        raw = getattr(self.rfile, "raw", None)
+        mark_arrival(getattr(raw, "arrived", None))
         return super().parse_request()
 
     def do_GET(self) -> None:
