@@ -45,6 +45,12 @@ INCREASE_PER_SECOND = 0.05
 """Successes raise the pace by this fraction of the limit per second of requests at that pace."""
 FLOOR = 0.2
 """The pace never falls below this fraction of the limit."""
+BANK_S = 0.1
+"""Seconds of pace the in-process bucket banks. A slot that passes while every worker is busy (a
+page slow to come back, a thread waiting for the CPU) is made up by the next free worker instead of
+being lost: with one slot banked, a QPS 50 read lost some 2% of the limit that way. The sliding
+counts of :meth:`AdaptiveLimiter.depart` and :meth:`AdaptiveLimiter.on_wire` still keep any ``limit``
+consecutive requests apart by the pace, so a made-up slot never crowds the gateway's second."""
 COOLDOWN = 1.0
 """Seconds after a cut in which further throttles are not cut again: requests already under way when
 the first throttle came answer "throttled" too, and one crowded second must not count as several."""
@@ -226,6 +232,10 @@ class _SlidingCount:
             return moments[0] + span - now
 
 
+def _bank(rate: float) -> int:
+    return max(1, round(rate * BANK_S))
+
+
 class AdaptiveLimiter:
     """Paces one app at its :class:`AdaptiveRate`, in-process or on a shared :class:`RedisSchedule`.
 
@@ -243,7 +253,7 @@ class AdaptiveLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.pace = AdaptiveRate(limit, clock=clock)
-        self._local = TokenBucket(self.pace.rate, clock=clock, sleep=sleep)
+        self._local = TokenBucket(self.pace.rate, _bank(self.pace.rate), clock=clock, sleep=sleep)
         self._schedule = schedule
         self._shared_failed_at = -float("inf")
         self._clock = clock
@@ -276,14 +286,15 @@ class AdaptiveLimiter:
                     self._sleep(wait)
                 return wait
         if self._local.rate != rate:
-            self._local.configure(rate)
+            self._local.configure(rate, _bank(rate))
         return self._local.acquire()
 
     def depart(self) -> float:
         """Hold a request whose ``limit``-th predecessor left less than ``limit / rate`` s ago.
 
-        The bucket spaces the slots, but a thread that wakes late from its slot, or is slow to build
-        its request, goes out together with later ones that were quick, and the gateway counts a
+        The bucket spaces the slots, but banked slots (``BANK_S``) go at once, and a thread that wakes
+        late from its slot, or is slow to build its request, goes out together with later ones that
+        were quick, and the gateway counts a
         sliding second of arrivals: checking the moments requests really leave keeps any ``limit`` + 1
         of them apart by the pace. (With a shared schedule the other processes' departures are not
         seen here; the schedule's slots alone space them.)

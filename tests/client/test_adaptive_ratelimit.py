@@ -21,6 +21,7 @@ from airflow_provider_douyin.client import InMemoryTokenStore
 from airflow_provider_douyin.client.config import DouyinConnectionError, ShopConfig
 from airflow_provider_douyin.client.doudian import DoudianProtocol
 from airflow_provider_douyin.client.ratelimit import (
+    BANK_S,
     CALM,
     CEILING_STEP,
     COOLDOWN,
@@ -111,25 +112,52 @@ def test_in_process_limiter_paces_at_the_adapted_rate() -> None:
     assert clock.now - started == pytest.approx(10 / (10 * START * GENTLE_DECREASE))
 
 
-def test_a_request_woken_late_never_makes_one_more_than_the_limit_in_a_paced_span() -> None:
-    """Threads wake late from their slots; the gateway counts any second of arrivals. However late
-    some sleeps end, no ``qps`` + 1 requests leave within ``qps / pace`` seconds."""
+def test_slots_that_pass_while_every_worker_is_busy_are_made_up_up_to_the_bank() -> None:
+    """A moment when no request waits for a slot (all workers waiting on pages) does not lose the
+    slots that passed, up to ``BANK_S`` of them; a long pause banks no more."""
+    clock = FakeClock(now=0.0)
+    limiter = AdaptiveLimiter(50.0, clock=clock, sleep=clock.sleep)
+    pace = 50.0 * START
+    for _ in range(60):
+        limiter.acquire()
+    clock.advance(5 / pace)  # five slots pass with every worker busy
+    started = clock.now
+    for _ in range(5):
+        limiter.acquire()
+    assert clock.now == started  # made up at once
+    limiter.acquire()
+    assert clock.now == pytest.approx(started + 1 / pace)
+    clock.advance(10.0)
+    started = clock.now
+    for _ in range(round(pace * BANK_S) + 1):
+        limiter.acquire()
+    assert clock.now == pytest.approx(started + 1 / pace)
+
+
+@pytest.mark.parametrize(("qps", "late_every"), [(5.0, 3), (50.0, 60)])
+def test_a_request_woken_late_never_makes_one_more_than_the_limit_in_a_paced_span(
+    qps: float, late_every: int
+) -> None:
+    """Threads wake late from their slots, and banked slots go at once; the gateway counts any second
+    of arrivals. However late some sleeps end, no ``qps`` + 1 requests leave within ``qps / pace``
+    seconds."""
     clock = FakeClock(now=0.0)
     sleeps = 0
 
     def oversleeping(seconds: float) -> None:
         nonlocal sleeps
         sleeps += 1
-        clock.sleep(seconds + (0.3 if sleeps % 3 == 0 else 0.0))
+        clock.sleep(seconds + (0.3 if sleeps % late_every == 0 else 0.0))
 
-    limiter = AdaptiveLimiter(5.0, clock=clock, sleep=oversleeping)
+    limiter = AdaptiveLimiter(qps, clock=clock, sleep=oversleeping)
     sent = []
-    for _ in range(40):
+    for _ in range(int(8 * qps)):
         limiter.acquire()
         limiter.depart()
         sent.append(clock.now)
-    span = 5 / (5.0 * START)
-    assert min(later - earlier for earlier, later in zip(sent, sent[5:], strict=False)) >= span - 1e-9
+    limit = int(qps)
+    span = limit / (qps * START)
+    assert min(later - earlier for earlier, later in zip(sent, sent[limit:], strict=False)) >= span - 1e-9
 
 
 def paced_transport(
@@ -395,8 +423,8 @@ def test_an_unreachable_redis_paces_in_process_with_a_warning(caplog: pytest.Log
         port = probe.getsockname()[1]
     limiter = app_limiter(_app_key(), 100.0, f"redis://127.0.0.1:{port}/0")
     with caplog.at_level(logging.WARNING, logger="airflow_provider_douyin.client.ratelimit"):
-        waits = [limiter.acquire() for _ in range(3)]
-    assert waits[0] == 0.0 and waits[2] > 0  # still paced, by this process's bucket
+        waits = [limiter.acquire() for _ in range(15)]
+    assert waits[0] == 0.0 and waits[-1] > 0  # still paced, by this process's bucket (10 banked)
     assert caplog.text.count("Shared rate limiter unavailable") == 1  # not tried again for a while
 
 
