@@ -179,7 +179,11 @@ class Transport:
     ) -> ApiResponse:
         number = state.attempt_number
         waited = self._limiter.acquire() if self._limiter else 0.0
-        request = self._ready(method, params, access_token)
+        try:
+            request = self._ready(method, params, access_token)
+        except DouyinError as exc:  # a request that cannot be built is a failed attempt in the log too
+            self._log(method, params, number, self._clock(), waited, exc)
+            raise
         budget_left = self._retry.remaining(state)
         deadline = budget_left if self._deadline is None else min(self._deadline, budget_left)
         cut_by_budget = deadline == budget_left

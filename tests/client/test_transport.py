@@ -222,6 +222,25 @@ def test_flow_log_has_one_debug_line_per_attempt_with_paging(
     assert flow[1].getMessage().startswith("method=order.searchList attempt=2 http_status=200 code=10000")
 
 
+def test_a_request_that_cannot_be_built_fails_typed_and_is_logged_as_its_attempt(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    protocol = DoudianProtocol(app_key=APP_KEY, app_secret=APP_SECRET, base_url="http://", clock=clock)
+    transport = Transport(protocol, retry=RetryPolicy(initial=0.0), sleep=clock.sleep)
+    with (
+        caplog.at_level(logging.DEBUG, logger="airflow_provider_douyin.client.flow"),
+        pytest.raises(DouyinRequestError, match="order.searchList failed: .*No host supplied") as raised,
+    ):
+        transport.request("order.searchList", PARAMS, access_token="act.token-1")
+    transport.close()
+    assert "act.token-1" not in str(raised.value)
+    flow = [r for r in caplog.records if r.name == "airflow_provider_douyin.client.flow"]
+    (attempt,) = [r.douyin for r in flow if r.levelno == logging.DEBUG]  # type: ignore[attr-defined]
+    assert attempt["attempt"] == 1 and attempt["http_status"] is None
+    (summary,) = [r.douyin_summary for r in flow if r.levelno == logging.INFO]  # type: ignore[attr-defined]
+    assert summary["errors"] == {"DouyinRequestError": 1}
+
+
 class SteppingClock:
     """Monotonic seconds that only move when the test says so."""
 
