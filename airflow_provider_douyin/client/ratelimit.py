@@ -50,7 +50,9 @@ BANK_S = 0.1
 page slow to come back, a thread waiting for the CPU) is made up by the next free worker instead of
 being lost: with one slot banked, a QPS 50 read lost some 2% of the limit that way. The sliding
 counts of :meth:`AdaptiveLimiter.depart` and :meth:`AdaptiveLimiter.on_wire` still keep any ``limit``
-consecutive requests apart by the pace, so a made-up slot never crowds the gateway's second."""
+consecutive requests apart by the pace, so a made-up slot never crowds the gateway's second. Each
+cut of the pace halves the bank: a gateway that stamps arrivals after queueing them may see a
+made-up burst bunched, and then gets evenly spaced requests instead."""
 COOLDOWN = 1.0
 """Seconds after a cut in which further throttles are not cut again: requests already under way when
 the first throttle came answer "throttled" too, and one crowded second must not count as several."""
@@ -139,6 +141,7 @@ class AdaptiveRate:
         self._clock = clock
         self._lock = threading.Lock()
         self._cut_at = -float("inf")
+        self.cuts = 0
         self.limit = self.rate = self.ceiling = 0.0
         self.configure(limit)
 
@@ -150,6 +153,7 @@ class AdaptiveRate:
             if self.limit != limit:
                 self.limit = float(limit)
                 self.rate = self.ceiling = self.limit * START
+                self.cuts = 0
 
     def throttled(self) -> None:
         with self._lock:
@@ -158,6 +162,7 @@ class AdaptiveRate:
             if since < COOLDOWN:
                 return
             self._cut_at = now
+            self.cuts += 1
             factor = GENTLE_DECREASE if since >= CALM else DECREASE
             self.rate = max(self.limit * FLOOR, self.rate * factor)
             self.ceiling = max(self.limit * LOWEST_CEILING, self.ceiling - self.limit * CEILING_STEP)
@@ -232,8 +237,8 @@ class _SlidingCount:
             return moments[0] + span - now
 
 
-def _bank(rate: float) -> int:
-    return max(1, round(rate * BANK_S))
+def _bank(pace: AdaptiveRate) -> int:
+    return max(1, round(pace.rate * BANK_S / 2**pace.cuts))
 
 
 class AdaptiveLimiter:
@@ -253,7 +258,7 @@ class AdaptiveLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.pace = AdaptiveRate(limit, clock=clock)
-        self._local = TokenBucket(self.pace.rate, _bank(self.pace.rate), clock=clock, sleep=sleep)
+        self._local = TokenBucket(self.pace.rate, _bank(self.pace), clock=clock, sleep=sleep)
         self._schedule = schedule
         self._shared_failed_at = -float("inf")
         self._clock = clock
@@ -286,7 +291,7 @@ class AdaptiveLimiter:
                     self._sleep(wait)
                 return wait
         if self._local.rate != rate:
-            self._local.configure(rate, _bank(rate))
+            self._local.configure(rate, _bank(self.pace))
         return self._local.acquire()
 
     def depart(self) -> float:

@@ -94,8 +94,10 @@ def test_pace_never_falls_below_the_floor_and_restarts_when_the_limit_changes() 
     assert pace.rate == pytest.approx(10 * FLOOR)
     pace.configure(10.0)
     assert pace.rate == pytest.approx(10 * FLOOR)  # the same limit keeps what was learnt
+    assert pace.cuts == 30
     pace.configure(50.0)
     assert pace.rate == pytest.approx(50 * START)
+    assert (pace.ceiling, pace.cuts) == (pytest.approx(50 * START), 0)
 
 
 def test_in_process_limiter_paces_at_the_adapted_rate() -> None:
@@ -114,7 +116,7 @@ def test_in_process_limiter_paces_at_the_adapted_rate() -> None:
 
 def test_slots_that_pass_while_every_worker_is_busy_are_made_up_up_to_the_bank() -> None:
     """A moment when no request waits for a slot (all workers waiting on pages) does not lose the
-    slots that passed, up to ``BANK_S`` of them; a long pause banks no more."""
+    slots that passed, up to ``BANK_S`` of them; a long pause banks no more, and a throttle halves it."""
     clock = FakeClock(now=0.0)
     limiter = AdaptiveLimiter(50.0, clock=clock, sleep=clock.sleep)
     pace = 50.0 * START
@@ -130,6 +132,13 @@ def test_slots_that_pass_while_every_worker_is_busy_are_made_up_up_to_the_bank()
     clock.advance(10.0)
     started = clock.now
     for _ in range(round(pace * BANK_S) + 1):
+        limiter.acquire()
+    assert clock.now == pytest.approx(started + 1 / pace)
+
+    limiter.throttled()  # a cut halves the bank: bursts are what a queueing gateway may see bunched
+    clock.advance(10.0)
+    pace, started = limiter.pace.rate, clock.now
+    for _ in range(round(pace * BANK_S / 2) + 1):
         limiter.acquire()
     assert clock.now == pytest.approx(started + 1 / pace)
 
