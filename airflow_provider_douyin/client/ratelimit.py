@@ -238,7 +238,7 @@ class _SlidingCount:
 
 
 def _bank(pace: AdaptiveRate) -> int:
-    return max(1, round(pace.rate * BANK_S / 2**pace.cuts))
+    return max(1, round(pace.rate * BANK_S * 0.5**pace.cuts))  # a float power: never overflows
 
 
 class AdaptiveLimiter:
@@ -299,9 +299,8 @@ class AdaptiveLimiter:
 
         The bucket spaces the slots, but banked slots (``BANK_S``) go at once, and a thread that wakes
         late from its slot, or is slow to build its request, goes out together with later ones that
-        were quick, and the gateway counts a
-        sliding second of arrivals: checking the moments requests really leave keeps any ``limit`` + 1
-        of them apart by the pace. (With a shared schedule the other processes' departures are not
+        were quick, and the gateway counts a sliding second of arrivals: checking the moments
+        requests really leave keeps any ``limit`` + 1 of them apart by the pace. (With a shared schedule the other processes' departures are not
         seen here; the schedule's slots alone space them.)
         """
         return self._hold(self._departed)

@@ -143,6 +143,19 @@ def test_slots_that_pass_while_every_worker_is_busy_are_made_up_up_to_the_bank()
     assert clock.now == pytest.approx(started + 1 / pace)
 
 
+def test_a_limiter_throttled_for_an_hour_still_paces() -> None:
+    """A long-lived worker's limiter may be cut thousands of times; its bank bottoms out at one slot."""
+    clock = FakeClock(now=0.0)
+    limiter = AdaptiveLimiter(50.0, clock=clock, sleep=clock.sleep)
+    for _ in range(3600):
+        limiter.throttled()
+        clock.advance(COOLDOWN)
+    started = clock.now
+    limiter.acquire()
+    limiter.acquire()
+    assert clock.now - started == pytest.approx(1 / (50.0 * FLOOR))
+
+
 @pytest.mark.parametrize(("qps", "late_every"), [(5.0, 3), (50.0, 60)])
 def test_a_request_woken_late_never_makes_one_more_than_the_limit_in_a_paced_span(
     qps: float, late_every: int
