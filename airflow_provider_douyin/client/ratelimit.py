@@ -300,8 +300,9 @@ class AdaptiveLimiter:
         The bucket spaces the slots, but banked slots (``BANK_S``) go at once, and a thread that wakes
         late from its slot, or is slow to build its request, goes out together with later ones that
         were quick, and the gateway counts a sliding second of arrivals: checking the moments
-        requests really leave keeps any ``limit`` + 1 of them apart by the pace. (With a shared schedule the other processes' departures are not
-        seen here; the schedule's slots alone space them.)
+        requests really leave keeps any ``limit`` + 1 of them apart by the pace. (With a shared
+        schedule the other processes' departures are not seen here; the schedule's slots alone space
+        them.)
         """
         return self._hold(self._departed)
 
