@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -35,7 +36,11 @@ SHOP_ID = 1000001
 
 
 def child(args: argparse.Namespace) -> int:
-    """One worker process: wait for "go" on stdin, send its requests, print what it saw as JSON."""
+    """One worker process: wait for "go" on stdin, send its requests, print what it saw as JSON.
+
+    Its retries are not logged: the per-process run is throttled hundreds of times by design, and
+    the gateway's count of them is in the figures; a line each would bury those."""
+    logging.getLogger("airflow_provider_douyin.client.retry").setLevel(logging.ERROR)
     from airflow_provider_douyin.client import DoudianShopClient, DouyinError, InMemoryTokenStore, TokenPair
 
     with DoudianShopClient(
